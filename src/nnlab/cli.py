@@ -1,0 +1,94 @@
+"""`nnlab <command> [hydra args]`: picks the task, then hands the rest of argv to Hydra.
+
+Everything after the command is Hydra's own command line (overrides, -m, --cfg job, --help,
+hydra.run.dir=..., shell completion), composed from the config tree shipped as `nnlab.configs`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+
+# command -> (module holding `run(cfg)`, primary config name, one-line description)
+COMMANDS = {
+    "train": ("nnlab.train", "train", "train a model and write a run folder"),
+}
+
+USAGE = "usage: nnlab {" + ",".join(COMMANDS) + "} [hydra overrides and flags]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-sc", "--shell-completion") and _completion_query(argv):
+        argv = _route_completion_query(argv)
+        if argv is None:
+            return
+    if not argv or argv[0] in ("-h", "--help"):
+        _print_usage()
+        return
+    if argv[0] in ("-V", "--version"):
+        from nnlab import __version__
+
+        print(f"nnlab {__version__}")
+        return
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        from nnlab.errors import choice_error, die
+
+        die(str(choice_error("nnlab: command", command, COMMANDS)))
+    run_hydra_app(command, rest)
+
+
+def run_hydra_app(command: str, args: list[str]) -> None:
+    """Run the Hydra app of `command` with `args` as its command line."""
+    import hydra
+    from hydra._internal import utils as hydra_internal_utils
+
+    from nnlab import errors
+
+    module_name, config_name, _ = COMMANDS[command]
+    task = import_module(module_name).run
+    errors._CURRENT_CONFIG[0] = config_name
+
+    @hydra.main(version_base="1.3", config_path="pkg://nnlab.configs", config_name=config_name)
+    def app(cfg):
+        return task(cfg)
+
+    # Hydra reads sys.argv; argv[0] names the program in --help and shell completion.
+    saved_argv, saved_reporter = sys.argv, hydra_internal_utils.run_and_report
+    sys.argv = [f"{os.path.basename(saved_argv[0] or 'nnlab')}"] + args
+    hydra_internal_utils.run_and_report = errors.report
+    try:
+        errors.report(app)
+    finally:
+        sys.argv, hydra_internal_utils.run_and_report = saved_argv, saved_reporter
+
+
+def _print_usage() -> None:
+    print(USAGE)
+    print()
+    for name, (_, _, about) in COMMANDS.items():
+        print(f"  {name:<8} {about}")
+    print()
+    print("`nnlab <command> --help` lists that command's config groups and options.")
+    print("Shell completion (bash): eval \"$(nnlab train -sc install=bash)\"")
+
+
+def _completion_query(argv: list[str]) -> bool:
+    return any(a.startswith("query=") for a in argv[1:])
+
+
+def _route_completion_query(argv: list[str]) -> list[str] | None:
+    """Completion asks `nnlab -sc query=bash` with COMP_LINE='nnlab train model=...'.
+
+    Route the query to the command named in the line, with that word removed so Hydra sees only
+    its own overrides; while the command itself is being typed, offer the command names.
+    """
+    words = os.environ.get("COMP_LINE", "").split(" ")
+    typed = words[1] if len(words) > 1 else ""
+    if len(words) <= 2 or typed not in COMMANDS:
+        print(" ".join(c for c in COMMANDS if c.startswith(typed)))
+        return None
+    os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
+    return [typed, *argv]

@@ -1,0 +1,149 @@
+"""Errors a person can act on: one line on stderr, a non-zero exit, no traceback.
+
+`UserError` is raised by our own checks. Hydra's composition errors (unknown option, misspelled
+key, unparsable override) are rewritten into the same one-line form. Anything else is a bug or an
+environment failure and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+
+from hydra._internal import utils as _hydra_internal_utils
+
+# Captured before the CLI swaps in `report`, so unexpected errors still get Hydra's treatment.
+_hydra_run_and_report = _hydra_internal_utils.run_and_report
+
+USAGE_EXIT_CODE = 2
+
+
+class UserError(Exception):
+    """Bad input from the person running nnlab; the message says what to do instead.
+
+    Also used for runs that end in a known failed state (e.g. diverged) with their own exit code.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def choice_error(what: str, value, valid) -> UserError:
+    """A UserError for a value outside a fixed set of choices, with a did-you-mean hint."""
+    valid = list(valid)
+    hint = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
+    msg = f"{what}: unknown value {value!r}; valid: {', '.join(map(str, valid))}"
+    return UserError(msg + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+
+
+def one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).strip().splitlines() if part.strip())
+
+
+def describe_hydra_error(ex: BaseException) -> str | None:
+    """Turn a Hydra/OmegaConf composition error into one actionable line, or None if it is not one."""
+    from hydra.errors import (
+        ConfigCompositionException,
+        InstantiationException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+
+    cause = ex.__cause__
+    if isinstance(ex, InstantiationException) and isinstance(cause, UserError):
+        return str(cause)
+    if isinstance(ex, InstantiationException):
+        return None  # a bug or a bad _target_: keep the traceback
+    if isinstance(ex, MissingConfigException):
+        return _missing_config_line(ex)
+    if isinstance(ex, OverrideParseException):
+        return f"cannot parse override: {one_line(ex)}"
+    if isinstance(ex, ConfigCompositionException):
+        return _composition_line(ex)
+    return None
+
+
+def _missing_config_line(ex) -> str:
+    text = str(ex)
+    missing = getattr(ex, "missing_cfg_file", None) or ""
+    group, _, option = missing.rpartition("/")
+    options = getattr(ex, "options", None) or []
+    if group and options:
+        hint = difflib.get_close_matches(option, options, n=1)
+        line = f"{group}={option}: no such option; valid: {', '.join(options)}"
+        return line + (f" (did you mean {group}={hint[0]}?)" if hint else "")
+    found = re.search(r"Could not find '([^']+)'", text)
+    return f"config not found: {found.group(1) if found else one_line(text)}"
+
+
+def _composition_line(ex) -> str:
+    text = one_line(ex)
+    cause = ex.__cause__
+    key = re.search(r"Could not override '([^']+)'", text) or re.search(
+        r"Could not append to config\. An item is already at '([^']+)'", text
+    )
+    if key and cause is not None and "not in struct" in str(cause):
+        return _unknown_key_line(key.group(1))
+    detail = one_line(cause) if cause is not None else ""
+    return f"{text} {detail}".strip()
+
+
+def _unknown_key_line(full_key: str) -> str:
+    """`epoch=5` -> unknown key 'epoch' ... (did you mean 'epochs'?), listing the keys at that level."""
+    parent, _, name = full_key.rpartition(".")
+    valid = _known_keys(parent)
+    hint = difflib.get_close_matches(name, valid, n=1)
+    where = f"under '{parent}'" if parent else "at the top level"
+    msg = f"unknown config key '{full_key}'; keys {where}: {', '.join(valid)}"
+    if hint:
+        msg += f" (did you mean '{'.'.join(filter(None, [parent, hint[0]]))}'?)"
+    return msg + "; add a new key with +key=value"
+
+
+def _known_keys(parent: str) -> list[str]:
+    """Keys of the default `train` config at `parent`, for error hints; [] if it cannot compose."""
+    try:
+        from hydra import compose, initialize_config_module
+        from hydra.core.global_hydra import GlobalHydra
+        from omegaconf import OmegaConf
+
+        GlobalHydra.instance().clear()
+        with initialize_config_module("nnlab.configs", version_base="1.3"):
+            cfg = compose(config_name=_CURRENT_CONFIG[0])
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        return sorted(str(k) for k in node.keys()) if node is not None else []
+    except Exception:
+        return []
+
+
+# Which primary config the running command composes (set by the CLI), used for key hints.
+_CURRENT_CONFIG = ["train"]
+
+
+def report(func):
+    """Run `func()`; print UserErrors and composition errors as one line and exit 2.
+
+    The CLI installs this in place of Hydra's `run_and_report`, which prints multi-line messages;
+    errors we cannot describe in a line go on to Hydra's reporter and keep their traceback.
+    """
+    try:
+        return func()
+    except UserError as ex:
+        die(str(ex), ex.exit_code)
+    except Exception as ex:
+        line = describe_hydra_error(ex)
+        if line is None:
+            return _hydra_run_and_report(lambda: _reraise(ex))
+        die(line)
+
+
+def _reraise(ex: BaseException):
+    raise ex
+
+
+def die(line: str, exit_code: int = USAGE_EXIT_CODE) -> None:
+    sys.stderr.write(f"nnlab: error: {one_line(line)}\n")
+    sys.stderr.flush()
+    raise SystemExit(exit_code)

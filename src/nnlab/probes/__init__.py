@@ -1,0 +1,23 @@
+"""Per-epoch analyses hung off the training loop.
+
+A probe has `start(ctx)` (before the first epoch), `after_epoch(epoch, model)` and `finish()`,
+which writes its files into the run folder. See `ProbeContext` for what it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nnlab.data.dataset import Dataset
+
+
+@dataclass
+class ProbeContext:
+    data: Dataset
+    epochs: int
+    start_epoch: int
+    device: torch.device
+    run_dir: Path

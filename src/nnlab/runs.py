@@ -1,0 +1,136 @@
+"""The run folder: metrics.csv, summary.json, checkpoints/ (read and write).
+
+summary.json and checkpoints are written to a temporary name and renamed, metrics rows are
+appended whole, so a run killed at any moment leaves the previous versions readable.
+Checkpoints are read with `weights_only=True`: a run folder is data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from nnlab import __version__
+
+METRIC_COLUMNS = [
+    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+    "lr", "seconds",
+]
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path), then rename tmp_path over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+
+    atomic_write(path, write)
+
+
+class RunFolder:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.metrics_path = self.path / "metrics.csv"
+        self.summary_path = self.path / "summary.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.plots = self.path / "plots"
+
+    def holds_a_run(self) -> bool:
+        return self.metrics_path.exists() or self.summary_path.exists()
+
+    def create(self) -> None:
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.plots.mkdir(parents=True, exist_ok=True)
+
+    def append_metrics(self, row: dict) -> None:
+        """Append one row with a single write() to an O_APPEND file, so a killed run leaves
+        whole rows only (and the header comes with the first row)."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, restval="", lineterminator="\n")
+        if not self.metrics_path.exists():
+            writer.writeheader()
+        writer.writerow({k: _fmt(row.get(k)) for k in METRIC_COLUMNS})
+        fd = os.open(self.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, buf.getvalue().encode())
+        finally:
+            os.close(fd)
+
+    def read_metrics_rows(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        with open(self.metrics_path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def save_checkpoint(self, name: str, state: dict) -> Path:
+        path = self.checkpoints / name
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+        return path
+
+    def write_summary(self, summary: dict) -> None:
+        write_json(self.summary_path, summary)
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    """Load a checkpoint as data only (no pickled code can run)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _fmt(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def environment() -> dict:
+    """Versions and source revision recorded in every summary."""
+    import hydra
+
+    return {
+        "nnlab": __version__,
+        "torch": torch.__version__,
+        "hydra": hydra.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the nnlab source tree, when it is a git checkout (editable installs)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")

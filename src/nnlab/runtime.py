@@ -1,0 +1,50 @@
+"""Device choice, seeding and determinism switches."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import sys
+
+import torch
+
+from nnlab.errors import UserError
+
+
+def resolve_device(spec: str) -> torch.device:
+    """auto | cpu | cuda | cuda:N -> torch.device, with a clear error when CUDA is missing."""
+    spec = str(spec)
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", spec)
+    if not match:
+        raise UserError(f"device: unknown value {spec!r}; valid: auto, cpu, cuda, cuda:N")
+    if not torch.cuda.is_available():
+        raise UserError(f"device={spec}: CUDA is not available on this machine; use device=cpu or auto")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise UserError(f"device={spec}: only {torch.cuda.device_count()} CUDA device(s) here "
+                        f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    return torch.device("cuda", index)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python and torch. With `deterministic`, also ask torch for deterministic kernels
+    (on CUDA this needs CUBLAS_WORKSPACE_CONFIG, set here before CUDA starts, and is slower)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def show_progress(setting) -> bool:
+    """progress=auto shows a bar only when stderr is a terminal (quiet in logs and CI)."""
+    if setting == "auto":
+        return sys.stderr.isatty()
+    return bool(setting)

@@ -1,0 +1,187 @@
+"""`nnlab train`: compose -> instantiate at the edge -> fit -> write the run folder.
+
+Config nodes become plain PyTorch objects here; `engine.fit` never sees a config. The run
+folder gets metrics.csv (a row per epoch), summary.json, checkpoints/{best,last}.pt and plots/.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nnlab import plots
+from nnlab.checks import check_train_config
+from nnlab.data.batcher import TensorBatcher
+from nnlab.engine import Diverged, Monitor, fit
+from nnlab.errors import UserError
+from nnlab.losses import make_loss
+from nnlab.probes import ProbeContext
+from nnlab.runs import RunFolder, environment
+from nnlab.runtime import resolve_device, seed_everything, show_progress
+
+log = logging.getLogger("nnlab.train")
+
+EVAL_BATCH_SIZE = 4096  # evaluation has no gradients: bigger batches are just faster
+
+
+def run(cfg: DictConfig) -> dict:
+    folder = RunFolder(Path(HydraConfig.get().runtime.output_dir))
+    check_train_config(cfg)
+    if folder.holds_a_run():
+        raise UserError(f"{folder.path} already holds a run; pick a new hydra.run.dir "
+                        "(the default is a fresh timestamped folder)")
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed, cfg.deterministic)
+
+    data = instantiate(cfg.dataset)
+    model = instantiate(cfg.model, input_shape=tuple(data.input_shape),
+                        num_classes=data.num_classes).to(device)
+    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
+    probes = [instantiate(node) for node in (cfg.get("probe") or {}).values()]
+    monitor = Monitor(metric=monitored_metric(cfg.early_stopping.monitor, data),
+                      patience=cfg.early_stopping.patience,
+                      min_delta=cfg.early_stopping.min_delta)
+    train_batches = TensorBatcher(data.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed)
+    eval_batches = {name: TensorBatcher(split, max(cfg.batch_size, EVAL_BATCH_SIZE), device,
+                                        shuffle=False)
+                    for name, split in data.splits().items() if name != "train"}
+
+    folder.create()
+    summary = {
+        "status": "running",
+        "started_at": _now(),
+        "run_dir": str(folder.path),
+        "overrides": list(HydraConfig.get().overrides.task),
+        "dataset": data.name,
+        "model": cfg.model._target_.rsplit(".", 1)[-1],
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "n_train": len(data.train),
+        "n_val": len(data.val) if data.val is not None else 0,
+        "n_test": len(data.test),
+        "device": str(device),
+        "monitor": monitor.metric,
+        **environment(),
+    }
+    folder.write_summary(summary)
+    for probe in probes:
+        probe.start(ProbeContext(data, cfg.epochs, 1, device, folder.path))
+    log.info("%s: %s on %s (%d parameters), %d epochs on %s", folder.path, summary["model"],
+             data.name, summary["n_params"], cfg.epochs, device)
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    log_every = max(1, cfg.epochs // 20)
+    started = time.perf_counter()
+
+    def on_epoch_end(row: dict, improved: bool) -> None:
+        folder.append_metrics(row)
+        if cfg.checkpoint:
+            state = {
+                "epoch": row["epoch"],
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": {"torch": torch.get_rng_state(), "batcher": train_batches.generator.get_state()},
+                "monitor": {"metric": monitor.metric, "best": monitor.best,
+                            "best_epoch": monitor.best_epoch, "bad_epochs": monitor.bad_epochs},
+                "metrics": row,
+                "config": config,
+            }
+            folder.save_checkpoint("last.pt", state)
+            if improved:
+                folder.save_checkpoint("best.pt", state)
+        if row["epoch"] % log_every == 0 or row["epoch"] in (1, cfg.epochs):
+            log.info("epoch %d: %s", row["epoch"], _format_metrics(row))
+
+    try:
+        status = fit(model, optimizer, scheduler, make_loss(cfg.loss), train_batches, eval_batches,
+                     cfg.epochs, monitor, on_epoch_end, probes=probes, l1=cfg.l1,
+                     progress=show_progress(cfg.progress))
+        failure = None
+    except Diverged as ex:
+        status, failure = "diverged", ex
+    except KeyboardInterrupt:
+        status, failure = "interrupted", None
+
+    summary.update(_results(folder, monitor, status, time.perf_counter() - started))
+    if failure is not None:
+        summary["error"] = str(failure)
+    folder.write_summary(summary)
+    if cfg.plots:
+        write_plots(folder, model, data, device, cfg)
+        for probe in probes:
+            probe.finish()
+
+    if status == "diverged":
+        raise UserError(f"run diverged: {failure}; lower optimizer.lr or the regularisation rate "
+                        f"(metrics and checkpoints up to then are kept in {folder.path})", exit_code=3)
+    if status == "interrupted":
+        log.warning("interrupted; metrics and the last checkpoint are kept in %s", folder.path)
+        raise SystemExit(130)
+    final = summary["final"]
+    log.info("%s after %d epochs: %s -> %s", status, summary["epochs_completed"],
+             _format_metrics(final), folder.path)
+    return summary
+
+
+def monitored_metric(setting: str, data) -> str:
+    """early_stopping.monitor=auto -> val_loss when there is a validation split, else train_loss."""
+    available = [f"{s}_{m}" for s in data.splits() for m in ("loss", "acc")]
+    if setting == "auto":
+        return "val_loss" if data.val is not None else "train_loss"
+    if setting not in available:
+        raise UserError(f"early_stopping.monitor: {setting!r} is not recorded for this dataset; "
+                        f"valid: auto, {', '.join(available)}")
+    return setting
+
+
+def _results(folder: RunFolder, monitor: Monitor, status: str, seconds: float) -> dict:
+    rows = folder.read_metrics_rows()
+    by_epoch = {int(r["epoch"]): _numbers(r) for r in rows}
+    return {
+        "status": status,
+        "ended_at": _now(),
+        "wall_time_s": round(seconds, 3),
+        "epochs_completed": len(rows),
+        "best_epoch": monitor.best_epoch or None,
+        "final": _numbers(rows[-1]) if rows else {},
+        "best": by_epoch.get(monitor.best_epoch, {}),
+    }
+
+
+def write_plots(folder: RunFolder, model, data, device, cfg) -> None:
+    if not folder.metrics_path.exists():
+        return
+    metrics = pd.read_csv(folder.metrics_path)
+    title = f"{data.name} / {cfg.model._target_.rsplit('.', 1)[-1]}"
+    plots.learning_curves(metrics, folder.plots / "learning_curves.png", title=title)
+    if data.plane is not None:
+        acc = metrics["test_acc"].iloc[-1]
+        plots.decision_boundary(model, data, folder.plots / "decision_boundary.png", device,
+                                title=f"{title}: test acc {acc:.3f} (epoch {len(metrics)})")
+
+
+def _numbers(row: dict) -> dict:
+    out = {}
+    for key, value in row.items():
+        if value in ("", None):
+            continue
+        out[key] = int(value) if key == "epoch" else float(value)
+    return out
+
+
+def _format_metrics(row: dict) -> str:
+    return " ".join(f"{k}={float(v):.4f}" for k, v in row.items()
+                    if str(k).endswith(("_loss", "_acc")) and v not in ("", None))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
