@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         from nnlab.errors import choice_error, die
 
-        die(str(choice_error("nnlab: command", command, COMMANDS)))
+        die(str(choice_error("command", command, COMMANDS)))
     run_hydra_app(command, rest)
 
 
@@ -44,6 +44,8 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     """Run the Hydra app of `command` with `args` as its command line."""
     import hydra
     from hydra._internal import utils as hydra_internal_utils
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from nnlab import errors
 
@@ -53,7 +55,14 @@ def run_hydra_app(command: str, args: list[str]) -> None:
 
     @hydra.main(version_base="1.3", config_path="pkg://nnlab.configs", config_name=config_name)
     def app(cfg):
-        return task(cfg)
+        try:
+            return task(cfg)
+        except errors.UserError as ex:
+            # A single run ends here with one line (Hydra would add its own "Error executing
+            # job" line first); in a sweep the error goes back to Hydra's launcher.
+            if HydraConfig.get().mode == RunMode.RUN:
+                errors.die(str(ex), ex.exit_code)
+            raise
 
     # Hydra reads sys.argv; argv[0] names the program in --help and shell completion.
     saved_argv, saved_reporter = sys.argv, hydra_internal_utils.run_and_report

@@ -30,8 +30,9 @@ def learning_curves(metrics: pd.DataFrame, path: Path, title: str = "") -> None:
             if col in metrics and metrics[col].notna().any():
                 ax.plot(metrics["epoch"], metrics[col], style, label=split)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    if (metrics.filter(like="_loss") > 0).all().all():
-        ax_loss.set_yscale("log")
+    losses = metrics.filter(like="_loss").stack()
+    if len(losses) and losses.min() > 0 and losses.max() / losses.min() > 100:
+        ax_loss.set_yscale("log")  # losses spanning decades read better on a log axis
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
@@ -70,8 +71,7 @@ def draw_boundary(ax, probs: torch.Tensor, data: Dataset, show_test: bool = True
             continue
         pts, labels = plane.points[name], splits[name].y
         colors = [BLUE if int(c) == 1 else ORANGE for c in labels]
-        ax.scatter(pts[:, 0], pts[:, 1], c=colors, s=18, edgecolors=edge, linewidths=0.6,
-                   label=name)
+        ax.scatter(pts[:, 0], pts[:, 1], c=colors, s=18, edgecolors=edge, linewidths=0.6)
     ax.set_xlim(plane.extent[:2])
     ax.set_ylim(plane.extent[2:])
     ax.set_aspect("equal")
@@ -87,7 +87,10 @@ def decision_boundary(model, data: Dataset, path: Path, device, title: str = "",
     fig, ax = plt.subplots(figsize=(5.5, 5.5), constrained_layout=True)
     draw_boundary(ax, class1_probability(model, data.plane, resolution, device), data)
     ax.set(xlabel="x1", ylabel="x2", title=title)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    # Proxy markers: the edge colour, not the fill, tells train from test.
+    handles = [plt.Line2D([], [], marker="o", ls="", mfc="#bbbbbb", mec=edge, label=name)
+               for name, edge in (("train", "white"), ("test", "black"))]
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -7,6 +7,7 @@ Checkpoints are read with `weights_only=True`: a run folder is data.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -15,6 +16,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -27,6 +29,10 @@ METRIC_COLUMNS = [
 ]
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, write) -> None:
     """Call write(tmp_path), then rename tmp_path over `path`."""
     path = Path(path)
@@ -34,6 +40,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -134,3 +141,31 @@ def git_commit() -> str | None:
     if out.returncode != 0:
         return None
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+class CheckpointWriter:
+    """Writes checkpoints/best.pt and last.pt.
+
+    Toy epochs take milliseconds, and two torch.save calls per epoch would then dominate the run;
+    so files are written at most every `min_interval_s` seconds, the newest states waiting in
+    memory (as copies), and `flush()` writes whatever is pending at the end of the run.
+    """
+
+    def __init__(self, folder: RunFolder, min_interval_s: float = 2.0):
+        self.folder, self.min_interval_s = folder, min_interval_s
+        self.pending: dict[str, dict] = {}
+        self.last_write = time.monotonic()
+
+    def record(self, state: dict, improved: bool) -> None:
+        state = copy.deepcopy(state)
+        self.pending["last.pt"] = state
+        if improved:
+            self.pending["best.pt"] = state
+        if time.monotonic() - self.last_write >= self.min_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        for name, state in self.pending.items():
+            self.folder.save_checkpoint(name, state)
+        self.pending.clear()
+        self.last_write = time.monotonic()

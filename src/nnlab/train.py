@@ -24,7 +24,7 @@ from nnlab.engine import Diverged, Monitor, fit
 from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.probes import ProbeContext
-from nnlab.runs import RunFolder, environment
+from nnlab.runs import CheckpointWriter, RunFolder, environment
 from nnlab.runtime import resolve_device, seed_everything, show_progress
 
 log = logging.getLogger("nnlab.train")
@@ -78,6 +78,7 @@ def run(cfg: DictConfig) -> dict:
              data.name, summary["n_params"], cfg.epochs, device)
 
     config = OmegaConf.to_container(cfg, resolve=True)
+    checkpoints = CheckpointWriter(folder)
     log_every = max(1, cfg.epochs // 20)
     started = time.perf_counter()
 
@@ -95,9 +96,7 @@ def run(cfg: DictConfig) -> dict:
                 "metrics": row,
                 "config": config,
             }
-            folder.save_checkpoint("last.pt", state)
-            if improved:
-                folder.save_checkpoint("best.pt", state)
+            checkpoints.record(state, improved)
         if row["epoch"] % log_every == 0 or row["epoch"] in (1, cfg.epochs):
             log.info("epoch %d: %s", row["epoch"], _format_metrics(row))
 
@@ -110,6 +109,7 @@ def run(cfg: DictConfig) -> dict:
         status, failure = "diverged", ex
     except KeyboardInterrupt:
         status, failure = "interrupted", None
+    checkpoints.flush()
 
     summary.update(_results(folder, monitor, status, time.perf_counter() - started))
     if failure is not None:
