@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from importlib import import_module
+from pathlib import Path
 
 # command -> (module holding `run(cfg)`, primary config name, one-line description)
 COMMANDS = {
@@ -48,6 +49,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from hydra.types import RunMode
 
     from nnlab import errors
+    from nnlab.runs import discard_unused_run_folder
 
     module_name, config_name, _ = COMMANDS[command]
     task = import_module(module_name).run
@@ -57,11 +59,16 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     def app(cfg):
         try:
             return task(cfg)
-        except errors.UserError as ex:
+        except Exception as ex:
+            user_error = errors.as_user_error(ex)
+            if user_error is None:
+                raise
+            # Bad input found before training leaves no empty run folder behind.
+            discard_unused_run_folder(Path(HydraConfig.get().runtime.output_dir))
             # A single run ends here with one line (Hydra would add its own "Error executing
             # job" line first); in a sweep the error goes back to Hydra's launcher.
             if HydraConfig.get().mode == RunMode.RUN:
-                errors.die(str(ex), ex.exit_code)
+                errors.die(str(user_error), user_error.exit_code)
             raise
 
     # Hydra reads sys.argv; argv[0] names the program in --help and shell completion.

@@ -42,6 +42,17 @@ def one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).strip().splitlines() if part.strip())
 
 
+def as_user_error(ex: BaseException) -> UserError | None:
+    """The UserError behind `ex` (instantiate wraps errors raised in constructors), or None."""
+    from hydra.errors import InstantiationException
+
+    if isinstance(ex, UserError):
+        return ex
+    if isinstance(ex, InstantiationException) and isinstance(ex.__cause__, UserError):
+        return ex.__cause__
+    return None
+
+
 def describe_hydra_error(ex: BaseException) -> str | None:
     """Turn a Hydra/OmegaConf composition error into one actionable line, or None if it is not one."""
     from hydra.errors import (
@@ -51,9 +62,8 @@ def describe_hydra_error(ex: BaseException) -> str | None:
         OverrideParseException,
     )
 
-    cause = ex.__cause__
-    if isinstance(ex, InstantiationException) and isinstance(cause, UserError):
-        return str(cause)
+    if as_user_error(ex) is not None:
+        return str(as_user_error(ex))
     if isinstance(ex, InstantiationException):
         return None  # a bug or a bad _target_: keep the traceback
     if isinstance(ex, MissingConfigException):

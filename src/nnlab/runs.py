@@ -13,6 +13,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,16 @@ class RunFolder:
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.summary_path, summary)
+
+
+def discard_unused_run_folder(path: Path) -> bool:
+    """Remove a run folder that holds only what Hydra writes before the task starts (.hydra/ and
+    the log), e.g. after bad input; a folder with anything else in it is left alone."""
+    path = Path(path)
+    if not path.is_dir() or {p.name for p in path.iterdir()} - {".hydra", "train.log"}:
+        return False
+    shutil.rmtree(path)
+    return True
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:

@@ -1,0 +1,34 @@
+# nnlab: `make help` lists the targets. The first `make run` or `make test` builds .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-all lint clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install nnlab with its test tools
+
+run: install ## train the default experiment (spiral toy, MLP; a few seconds on CPU); ARGS=... adds overrides
+	$(VENV)/bin/nnlab train $(ARGS)
+
+test: install ## run the test suite (slow tests excluded)
+	$(PY) -m pytest -q -m "not slow" -n 2
+
+test-all: install ## run every test, slow ones included
+	$(PY) -m pytest -q -n 2
+
+lint: install ## ruff: lint and import order
+	$(VENV)/bin/ruff check src tests
+
+clean: ## remove run outputs, caches and build files (keeps .venv and data/)
+	rm -rf outputs multirun build dist .pytest_cache .ruff_cache src/*.egg-info
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
