@@ -8,6 +8,7 @@ environment failure and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import sys
 
@@ -145,7 +146,7 @@ def report(func):
     except Exception as ex:
         line = describe_hydra_error(ex)
         if line is None:
-            return _hydra_run_and_report(lambda: _reraise(ex))
+            return _hydra_run_and_report(functools.partial(_reraise, ex))
         die(line)
 
 

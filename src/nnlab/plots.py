@@ -102,7 +102,7 @@ def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Datase
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False,
                              constrained_layout=True)
-    for ax, (epoch, probs, acc) in zip(axes.flat, snapshots):
+    for ax, (epoch, probs, acc) in zip(axes.flat, snapshots, strict=False):
         draw_boundary(ax, probs, data, show_test=False)
         ax.set_title(f"epoch {epoch}  (train acc {acc:.2f})", fontsize=9)
         ax.set_xticks([])

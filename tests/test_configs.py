@@ -1,0 +1,97 @@
+"""Every option of every config group composes and instantiates; every model trains a few steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+
+from nnlab.data.batcher import TensorBatcher
+from nnlab.data.dataset import Dataset
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+GROUPS = sorted(p.name for p in CONFIGS.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+def compose_train(*overrides: str):
+    with initialize_config_module("nnlab.configs", version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def build(cfg):
+    """Everything `nnlab train` builds from a config, minus the run folder."""
+    data = instantiate(cfg.dataset)
+    model = instantiate(cfg.model, input_shape=tuple(data.input_shape), num_classes=data.num_classes)
+    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
+    probes = [instantiate(node) for node in (cfg.get("probe") or {}).values()]
+    return data, model, optimizer, scheduler, probes
+
+
+def test_groups_are_the_documented_ones():
+    assert set(GROUPS) >= {"model", "dataset", "optimizer", "scheduler", "experiment", "probe"}
+
+
+CASES = [(g, o) for g in GROUPS for o in options(g)]
+
+
+@pytest.mark.parametrize("group,option", CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_every_option_composes_and_instantiates(group, option):
+    override = f"{group}=[{option}]" if group == "probe" else f"{group}={option}"
+    cfg = compose_train(override)
+    data, model, optimizer, scheduler, probes = build(cfg)
+    assert isinstance(data, Dataset) and isinstance(model, torch.nn.Module)
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    if group == "scheduler":
+        assert (scheduler is None) == (option == "none")
+    if group == "probe":
+        assert len(probes) == 1
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_trains_a_few_steps(model):
+    torch.manual_seed(0)
+    cfg = compose_train(f"model={model}", "model.depth=3" if model == "deep" else "seed=0")
+    data, net, optimizer, _, _ = build(cfg)
+    before = [p.detach().clone() for p in net.parameters()]
+    batches = TensorBatcher(data.train, 32, torch.device("cpu"), shuffle=True)
+    losses = []
+    for _ in range(3):
+        for x, y in batches:
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert any(not torch.equal(b, p) for b, p in zip(before, net.parameters(), strict=True))
+
+
+def test_dataset_may_set_its_training_defaults_but_the_command_line_wins():
+    assert compose_train("dataset=xor").optimizer.lr == 1.0  # full-batch gradient descent
+    assert compose_train("dataset=xor").epochs == 1000
+    cfg = compose_train("dataset=xor", "optimizer=adam", "epochs=5")
+    assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 0.01
+    assert cfg.epochs == 5
+
+
+def test_experiment_presets_state_only_what_differs():
+    cfg = compose_train("experiment=circle_linear")
+    assert cfg.model.hidden == [] and list(cfg.dataset.features) == ["x1sq", "x2sq"]
+    assert cfg.epochs == compose_train().epochs  # untouched keys keep the defaults
+    cfg = compose_train("experiment=xor_tanh", "model.hidden=[3]")
+    assert cfg.model.hidden == [3] and cfg.model.activation == "tanh"
+
+
+def test_sweep_keys_are_short_top_level_names():
+    cfg = compose_train()
+    for key in ("epochs", "batch_size", "loss", "device", "seed", "deterministic", "progress",
+                "early_stopping", "l1"):
+        assert key in cfg, key

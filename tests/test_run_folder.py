@@ -1,0 +1,179 @@
+"""What a training run leaves behind, and the behaviours the issue asks to see."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from hydra.utils import instantiate
+from matplotlib.image import imread
+from omegaconf import OmegaConf
+
+from conftest import Run, train
+from nnlab.runs import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def spiral_run(tmp_path_factory):
+    """One default-experiment run (spiral, MLP) with boundary snapshots, shared by the tests."""
+    tmp = tmp_path_factory.mktemp("spiral")
+    train(tmp, "probe=[boundary]", "dataset.val_fraction=0.2", "epochs=30")
+    return Run(tmp / "run")
+
+
+def test_run_folder_holds_every_file(spiral_run):
+    p = spiral_run.path
+    for rel in (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml", "train.log",
+                "metrics.csv", "summary.json", "checkpoints/best.pt", "checkpoints/last.pt",
+                "plots/learning_curves.png", "plots/decision_boundary.png",
+                "plots/boundary_snapshots.png", "boundary_snapshots.csv"):
+        assert (p / rel).is_file(), rel
+    assert not list(p.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_metrics_has_a_row_per_epoch_with_sane_values(spiral_run):
+    m = spiral_run.metrics
+    assert list(m.columns) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                               "test_loss", "test_acc", "lr", "seconds"]
+    assert m["epoch"].tolist() == list(range(1, 31))
+    for col in ("train_acc", "val_acc", "test_acc"):
+        assert m[col].between(0, 1).all()
+    assert (m[["train_loss", "val_loss", "test_loss"]] > 0).all().all()
+    assert m["train_loss"].iloc[-1] < m["train_loss"].iloc[0] / 2
+    assert (m["lr"] == 0.01).all() and (m["seconds"] > 0).all()
+
+
+def test_summary_records_results_and_provenance(spiral_run):
+    s = spiral_run.summary
+    m = spiral_run.metrics
+    assert s["status"] == "completed"
+    assert s["epochs_completed"] == 30
+    assert s["monitor"] == "val_loss"  # auto picks validation when there is a split
+    best = m.loc[m["val_loss"].idxmin()]
+    assert s["best_epoch"] == int(best["epoch"])
+    assert s["best"]["val_loss"] == pytest.approx(best["val_loss"])
+    assert s["final"]["test_acc"] == pytest.approx(m["test_acc"].iloc[-1])
+    assert s["n_train"] + s["n_val"] == 250 and s["n_test"] == 250 and s["n_val"] == 50
+    assert s["n_params"] == 2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
+    assert s["device"] == "cpu" and s["torch"] == torch.__version__
+    assert s["wall_time_s"] > 0 and s["dataset"] == "spiral" and s["model"] == "MLP"
+    assert "git_commit" in s and "python" in s and "hydra" in s
+
+
+def test_checkpoints_load_safely_into_the_model(spiral_run):
+    cfg = OmegaConf.load(spiral_run.path / ".hydra" / "config.yaml")
+    best = load_checkpoint(spiral_run.path / "checkpoints" / "best.pt")
+    last = load_checkpoint(spiral_run.path / "checkpoints" / "last.pt")
+    assert last["epoch"] == 30 and best["epoch"] == spiral_run.summary["best_epoch"]
+    assert last["config"]["epochs"] == 30
+    model = instantiate(cfg.model, input_shape=(2,), num_classes=2)
+    model.load_state_dict(best["model"])
+    assert set(last) >= {"model", "optimizer", "scheduler", "rng", "monitor", "metrics"}
+
+
+def test_plots_are_real_images(spiral_run):
+    for name in ("learning_curves", "decision_boundary", "boundary_snapshots"):
+        img = imread(spiral_run.path / "plots" / f"{name}.png")
+        assert img.shape[0] > 300 and img.shape[1] > 300
+        assert img[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_boundary_snapshots_are_spread_over_training(spiral_run):
+    lines = (spiral_run.path / "boundary_snapshots.csv").read_text().splitlines()
+    epochs = [int(line.split(",")[0]) for line in lines[1:]]
+    assert epochs[0] == 1 and epochs[-1] == 30 and len(epochs) >= 6
+    assert epochs == sorted(set(epochs))
+
+
+def test_overrides_recorded_for_the_run(spiral_run):
+    overrides = yaml.safe_load((spiral_run.path / ".hydra" / "overrides.yaml").read_text())
+    assert "probe=[boundary]" in overrides and "epochs=30" in overrides
+
+
+# --- the issue's "must show" --------------------------------------------------------------------
+
+def test_xor_tanh_reaches_100_percent(run_in):
+    run = run_in("dataset=xor", "model=mlp", "model.hidden=[2]", "model.activation=tanh")
+    assert run.summary["final"]["test_acc"] == 1.0
+
+
+def test_xor_linear_cannot(run_in):
+    run = run_in("dataset=xor", "model=mlp", "model.hidden=[2]", "model.activation=linear")
+    assert run.summary["final"]["test_acc"] <= 0.75
+    assert run.metrics["train_acc"].max() <= 0.75
+
+
+def test_default_spiral_reaches_95_percent(run_in):
+    run = run_in("dataset=spiral")
+    assert run.summary["final"]["test_acc"] >= 0.95
+
+
+def test_circle_linear_on_squared_features_reaches_95_percent(run_in):
+    run = run_in("dataset=circle", "model=linear", "dataset.features=[x1sq,x2sq]")
+    assert run.summary["final"]["test_acc"] >= 0.95
+    assert run.summary["n_params"] == 2 * 2 + 2  # really a linear model on two features
+
+
+def test_circle_linear_on_raw_coordinates_cannot(run_in):
+    run = run_in("dataset=circle", "model=linear", "epochs=30")
+    assert run.summary["final"]["test_acc"] < 0.8
+
+
+# --- training options ---------------------------------------------------------------------------
+
+def test_same_seed_same_numbers_on_cpu(tmp_path):
+    for name in ("a", "b"):
+        train(tmp_path, "epochs=5", "plots=false", run_dir=name)
+    a, b = (Run(tmp_path / n).metrics.drop(columns="seconds") for n in ("a", "b"))
+    assert a.equals(b)
+    train(tmp_path, "epochs=5", "plots=false", "seed=1", run_dir="c")
+    assert not a.equals(Run(tmp_path / "c").metrics.drop(columns="seconds"))
+
+
+def test_early_stopping_stops_and_says_so(run_in):
+    run = run_in("epochs=200", "early_stopping.patience=3", "early_stopping.monitor=test_acc",
+                 "optimizer.lr=0.05")
+    s = run.summary
+    assert s["status"] == "early_stopped"
+    assert s["epochs_completed"] < 200
+    assert s["epochs_completed"] - s["best_epoch"] == 3
+    assert s["best"]["test_acc"] == run.metrics["test_acc"].max()
+
+
+def test_exponential_schedule_decays_lr_each_epoch(run_in):
+    run = run_in("epochs=4", "scheduler=exponential", "scheduler.gamma=0.5", "optimizer=sgd")
+    assert run.metrics["lr"].tolist() == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+
+
+def test_cosine_schedule_spans_the_run(run_in):
+    run = run_in("epochs=4", "scheduler=cosine", "optimizer=sgd")
+    lrs = run.metrics["lr"].tolist()
+    assert lrs[0] == pytest.approx(0.1) and lrs == sorted(lrs, reverse=True) and lrs[-1] > 0
+
+
+def test_l1_penalty_shrinks_weights(tmp_path):
+    train(tmp_path, "epochs=20", "plots=false", run_dir="plain")
+    train(tmp_path, "epochs=20", "plots=false", "l1=0.01", run_dir="l1")
+    norms = {}
+    for name in ("plain", "l1"):
+        state = load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["model"]
+        norms[name] = sum(v.abs().sum() for k, v in state.items() if v.dim() > 1)
+    assert norms["l1"] < 0.7 * norms["plain"]
+
+
+def test_mse_loss_trains(run_in):
+    run = run_in("loss=mse", "epochs=40")
+    m = run.metrics
+    assert m["train_loss"].iloc[-1] < m["train_loss"].iloc[0]
+    assert m["train_loss"].max() <= 2.0  # squared error of probabilities is bounded by 2
+
+
+def test_divergence_stops_with_status_and_keeps_artifacts(tmp_path):
+    proc = train(tmp_path, "optimizer=sgd", "optimizer.lr=1e30", "epochs=5", check=False)
+    assert proc.returncode == 3
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("nnlab: error: run diverged") and "epoch 1, step" in line
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["status"] == "diverged" and "epoch 1" in s["error"]
