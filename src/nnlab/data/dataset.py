@@ -1,0 +1,44 @@
+"""What every dataset builder returns: tensor splits plus what the models and plots need."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # inputs, first dimension = samples
+    y: torch.Tensor  # int64 class labels
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Plane:
+    """How a 2-D dataset's points map to model inputs, so boundaries can be drawn on the plane."""
+
+    points: dict[str, torch.Tensor]  # split name -> (n, 2) points before featurisation
+    featurize: Callable[[torch.Tensor], torch.Tensor]
+    extent: tuple[float, float, float, float]  # x1 min, x1 max, x2 min, x2 max
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Split
+    test: Split
+    num_classes: int
+    input_shape: tuple[int, ...]
+    val: Split | None = None
+    class_names: list[str] = field(default_factory=list)
+    feature_names: list[str] = field(default_factory=list)
+    plane: Plane | None = None  # set for 2-D datasets
+
+    def splits(self) -> dict[str, Split]:
+        """The splits that exist, in the order metrics are reported."""
+        named = {"train": self.train, "val": self.val, "test": self.test}
+        return {name: split for name, split in named.items() if split is not None}
