@@ -93,5 +93,5 @@ def test_experiment_presets_state_only_what_differs():
 def test_sweep_keys_are_short_top_level_names():
     cfg = compose_train()
     for key in ("epochs", "batch_size", "loss", "device", "seed", "deterministic", "progress",
-                "early_stopping", "l1"):
+                "early_stopping", "l1", "cpu_threads"):
         assert key in cfg, key

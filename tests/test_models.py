@@ -463,6 +463,28 @@ def test_fit_stops_early_when_nothing_improves(toy):
     assert [improved for _, improved in rows] == [True, False, False]
 
 
+def test_fit_trains_in_training_mode_and_evaluates_in_eval_mode(toy):
+    torch.manual_seed(0)
+    model = MLP(toy.input_shape, 2, hidden=[4], batchnorm=True)
+    bn = model[2]
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    train = TensorBatcher(toy.train, 16, CPU, shuffle=True)
+    seen = []
+
+    def after_epoch(row, improved):
+        seen.append(bn.running_mean.clone())
+
+    fit(model, opt, None, F.cross_entropy, train, {"test": TensorBatcher(toy.test, 1000, CPU,
+        shuffle=False)}, 2, Monitor("test_loss"), after_epoch)
+    # batchnorm updates its running statistics only in training mode, on training batches
+    assert not torch.equal(seen[0], torch.zeros(4))
+    assert not torch.equal(seen[1], seen[0])
+    # evaluation must not touch them: one more evaluate() leaves them as they are
+    evaluate(model, TensorBatcher(toy.test, 1000, CPU, shuffle=False), F.cross_entropy)
+    assert torch.equal(bn.running_mean, seen[1])
+    assert not model.training
+
+
 def test_fit_without_patience_runs_every_epoch(toy):
     model, opt, train, evals = _setup(toy, lr=0.0, optimizer=torch.optim.SGD)
     rows = []

@@ -163,6 +163,10 @@ def test_l1_penalty_shrinks_weights(tmp_path):
     assert norms["l1"] < 0.7 * norms["plain"]
 
 
+def test_cpu_threads_setting_is_applied(run_in):
+    assert run_in("epochs=1", "cpu_threads=1", "plots=false").summary["cpu_threads"] == 1
+
+
 def test_mse_loss_trains(run_in):
     run = run_in("loss=mse", "epochs=40")
     m = run.metrics

@@ -60,6 +60,8 @@ def test_circle_noise_flips_labels_but_stores_clean_points():
     # a label can only flip when the shift (at most 5*noise per coordinate) crosses radius 2.5
     max_shift = math.hypot(5 * noise, 5 * noise)
     assert np.all(np.abs(r[wrong] - 2.5) <= max_shift + 1e-9)
+    # ... and the shift really is that large: some points far from 2.5 do flip
+    assert np.abs(r[wrong] - 2.5).max() > 0.6 * max_shift
 
 
 def test_circle_small_noise_cannot_cross_the_gap():
@@ -94,7 +96,9 @@ def test_xor_toy_noise_decides_labels_near_the_axes_only():
     wrong = labels != (pts[:, 0] * pts[:, 1] >= 0)
     assert 0 < wrong.sum() < 0.5 * len(labels)
     # the sign of a coordinate flips only if it is within the 5*noise shift of the axis
-    assert np.all(np.abs(pts[wrong]).min(axis=1) <= 5 * noise + 1e-9)
+    dist_to_axis = np.abs(pts[wrong]).min(axis=1)
+    assert np.all(dist_to_axis <= 5 * noise + 1e-9)
+    assert dist_to_axis.max() > 0.75 * 5 * noise  # the shift spans the whole +-5*noise
 
 
 def test_xor_toy_small_noise_never_crosses_the_padding():
@@ -361,6 +365,12 @@ def test_make_toy_bad_input_names_the_key(kwargs, key):
 def test_unknown_dataset_name_suggests_the_closest():
     with pytest.raises(UserError, match="did you mean 'spiral'"):
         make_toy("spirals")
+
+
+@pytest.mark.parametrize("features", ["x1", "x1x2", "", [], ()])
+def test_features_must_be_a_non_empty_list(features):
+    with pytest.raises(UserError, match=r"dataset\.features: expected a non-empty list"):
+        make_toy("circle", features=features)
 
 
 def test_unknown_feature_lists_valid_ones():

@@ -36,6 +36,7 @@ def check_train_config(cfg: DictConfig) -> None:
     _number(cfg, "batch_size", integer=True, minimum=1)
     _number(cfg, "seed", integer=True)
     _number(cfg, "l1", minimum=0)
+    _number(cfg, "cpu_threads", integer=True, minimum=1, optional=True)
     _choice(cfg, "loss", list(LOSSES))
     _choice(cfg, "progress", ["auto", True, False])
     for key in ("deterministic", "checkpoint", "plots"):

@@ -40,6 +40,8 @@ def run(cfg: DictConfig) -> dict:
                         "(the default is a fresh timestamped folder)")
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, cfg.deterministic)
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
 
     data = instantiate(cfg.dataset)
     model = instantiate(cfg.model, input_shape=tuple(data.input_shape),
@@ -68,6 +70,7 @@ def run(cfg: DictConfig) -> dict:
         "n_val": len(data.val) if data.val is not None else 0,
         "n_test": len(data.test),
         "device": str(device),
+        "cpu_threads": torch.get_num_threads(),
         "monitor": monitor.metric,
         **environment(),
     }
