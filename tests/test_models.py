@@ -541,6 +541,14 @@ def test_fit_huge_lr_diverges(toy):
     assert rows == []  # the diverged epoch is not reported as a row
 
 
+def test_fit_overflowing_l1_term_is_divergence(toy):
+    # the data loss is finite, but l1 * penalty overflows float32: the step's total loss counts
+    model, opt, train, evals = _setup(toy, lr=0.05, optimizer=torch.optim.SGD)
+    with pytest.raises(Diverged) as info:
+        _fit(model, opt, train, evals, 2, Monitor("train_loss"), [], l1=1e38)
+    assert (info.value.epoch, info.value.step, info.value.value) == (1, 1, math.inf)
+
+
 def test_fit_nan_input_names_the_epoch_and_step(toy):
     model, opt, train, evals = _setup(toy, shuffle=False)
     rows = []
@@ -570,3 +578,16 @@ def test_fit_infinite_loss_is_divergence_too(toy):
         fit(model, opt, None, loss_fn, train, {}, 3, Monitor("train_loss"), lambda r, i: None)
     assert (info.value.epoch, info.value.step) == (1, len(train))
     assert info.value.value == math.inf
+
+
+@pytest.mark.parametrize("dropout", ["abc", None, True])
+def test_mlp_non_numeric_dropout_is_a_user_error(dropout):
+    with pytest.raises(UserError, match="model.dropout"):
+        MLP((2,), 2, hidden=[4], dropout=dropout)
+
+
+def test_monitor_never_takes_nan_as_best():
+    m = Monitor("val_loss")
+    assert [m.update(e, v) for e, v in enumerate([float("nan"), 1.0, 0.5, float("nan")], 1)] == [
+        False, True, True, False]
+    assert m.best == 0.5 and m.best_epoch == 3

@@ -175,8 +175,6 @@ def test_make_toy_split_sizes(n, train_fraction, val_fraction, sizes):
     assert data.train.x.shape[0] == data.plane.points["train"].shape[0] == sizes[0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: floor(100 * 0.29) is taken as 28 (float product "
-                   "28.999999999999996); the playground's percentage split gives 29")
 def test_make_toy_split_size_is_not_thrown_off_by_float_rounding():
     data = make_toy("circle", n_samples=100, train_fraction=0.29)
     assert (len(data.train), len(data.test)) == (29, 71)

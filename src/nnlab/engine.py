@@ -45,7 +45,11 @@ class Monitor:
     def update(self, epoch: int, value: float) -> bool:
         """Record this epoch's value; True if it is the best so far."""
         sign = 1.0 if self.higher_is_better else -1.0
-        improved = self.best is None or sign * (value - self.best) > self.min_delta
+        if math.isnan(value):
+            improved = False  # a NaN is never the best, and must not become the bar to beat
+        else:
+            improved = (self.best is None or math.isnan(self.best)
+                        or sign * (value - self.best) > self.min_delta)
         if improved:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
         else:

@@ -90,7 +90,8 @@ def make_toy(
     order = rng.permutation(len(labels))
     pts, labels = torch.from_numpy(pts[order]).float(), torch.from_numpy(labels[order])
 
-    n_train = int(math.floor(len(labels) * train_fraction))
+    # round() first: 100 * 0.29 is 28.999999999999996 in floating point, and should give 29
+    n_train = int(math.floor(round(len(labels) * train_fraction, 6)))
     n_val = int(round(n_train * val_fraction))
     if n_train - n_val < 1 or len(labels) - n_train < 1:
         raise UserError(

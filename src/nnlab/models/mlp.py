@@ -14,7 +14,9 @@ class MLP(nn.Sequential):
     def __init__(self, input_shape, num_classes: int, hidden=(16, 16), activation: str = "tanh",
                  dropout: float = 0.0, batchnorm: bool = False):
         hidden = _check_widths("model.hidden", hidden)
-        if not 0.0 <= float(dropout) < 1.0:
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+            raise UserError(f"model.dropout: expected a number in [0, 1), got {dropout!r}")
+        if not 0.0 <= dropout < 1.0:
             raise UserError(f"model.dropout: {dropout} is out of range; it must be in [0, 1)")
         make_activation(activation)  # validate the name even when there is no hidden layer
         layers: list[nn.Module] = [nn.Flatten()]
