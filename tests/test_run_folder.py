@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -181,3 +186,23 @@ def test_divergence_stops_with_status_and_keeps_artifacts(tmp_path):
     assert line.startswith("nnlab: error: run diverged") and "epoch 1, step" in line
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert s["status"] == "diverged" and "epoch 1" in s["error"]
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_run_is_marked_and_keeps_its_files(tmp_path, sig, code):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnlab", "train", "hydra.run.dir=run", "progress=false",
+         "epochs=100000", "plots=false"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    metrics = tmp_path / "run" / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text()
+                                                                       .splitlines()) < 5):
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code, proc.stderr.read()
+    run = Run(tmp_path / "run")
+    assert run.summary["status"] == "interrupted"
+    assert run.summary["epochs_completed"] == len(run.metrics) >= 4
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert last["epoch"] == len(run.metrics)  # pending checkpoint flushed on the way out

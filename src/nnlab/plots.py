@@ -71,7 +71,8 @@ def draw_boundary(ax, probs: torch.Tensor, data: Dataset, show_test: bool = True
             continue
         pts, labels = plane.points[name], splits[name].y
         colors = [BLUE if int(c) == 1 else ORANGE for c in labels]
-        ax.scatter(pts[:, 0], pts[:, 1], c=colors, s=18, edgecolors=edge, linewidths=0.6)
+        size = min(80.0, max(18.0, 4000.0 / len(labels)))  # XOR's 4 points deserve big markers
+        ax.scatter(pts[:, 0], pts[:, 1], c=colors, s=size, edgecolors=edge, linewidths=0.6)
     ax.set_xlim(plane.extent[:2])
     ax.set_ylim(plane.extent[2:])
     ax.set_aspect("equal")

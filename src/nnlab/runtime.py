@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
+import signal
 import sys
+import threading
 
 import torch
 
@@ -48,3 +51,44 @@ def show_progress(setting) -> bool:
     if setting == "auto":
         return sys.stderr.isatty()
     return bool(setting)
+
+
+class StopSignals:
+    """Ctrl-C (SIGINT) and SIGTERM (batch schedulers, `kill`) stop a run as KeyboardInterrupt,
+    which `run` turns into status `interrupted` and exit code 128 + the signal number.
+
+    A signal arriving while an epoch's results are being written (`with signals.deferred():`)
+    waits until they are, so metrics.csv and the checkpoints always agree.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received = None
+        self.depth = 0
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+
+    def _handle(self, signum, frame):
+        self.received = signum
+        if self.depth == 0:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if self.received is not None and self.depth == 0:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.received or signal.SIGINT)

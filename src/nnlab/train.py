@@ -25,7 +25,7 @@ from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.probes import ProbeContext
 from nnlab.runs import CheckpointWriter, RunFolder, environment
-from nnlab.runtime import resolve_device, seed_everything, show_progress
+from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 
 log = logging.getLogger("nnlab.train")
 
@@ -82,10 +82,15 @@ def run(cfg: DictConfig) -> dict:
 
     config = OmegaConf.to_container(cfg, resolve=True)
     checkpoints = CheckpointWriter(folder)
+    stop_signal = StopSignals()
     log_every = max(1, cfg.epochs // 20)
     started = time.perf_counter()
 
     def on_epoch_end(row: dict, improved: bool) -> None:
+        with stop_signal.deferred():
+            write_epoch(row, improved)
+
+    def write_epoch(row: dict, improved: bool) -> None:
         folder.append_metrics(row)
         if cfg.checkpoint:
             state = {
@@ -112,6 +117,8 @@ def run(cfg: DictConfig) -> dict:
         status, failure = "diverged", ex
     except KeyboardInterrupt:
         status, failure = "interrupted", None
+    finally:
+        stop_signal.restore()
     checkpoints.flush()
 
     summary.update(_results(folder, monitor, status, time.perf_counter() - started))
@@ -128,7 +135,7 @@ def run(cfg: DictConfig) -> dict:
                         f"(metrics and checkpoints up to then are kept in {folder.path})", exit_code=3)
     if status == "interrupted":
         log.warning("interrupted; metrics and the last checkpoint are kept in %s", folder.path)
-        raise SystemExit(130)
+        raise SystemExit(stop_signal.exit_code)
     final = summary["final"]
     log.info("%s after %d epochs: %s -> %s", status, summary["epochs_completed"],
              _format_metrics(final), folder.path)
