@@ -48,8 +48,9 @@ def test_cfg_job_prints_composed_config_without_running(tmp_path):
 def test_help_lists_config_groups(tmp_path):
     proc = nnlab("train", "--help", cwd=tmp_path)
     assert proc.returncode == 0
-    for expected in ("nnlab train", "model: deep, linear, mlp", "dataset: circle", "optimizer:",
-                     "scheduler:", "experiment:", "Examples:"):
+    for expected in ("nnlab train", "model: cifar_cnn, cnn, deep, lenet, linear, mlp",
+                     "dataset: cifar10, circle, fashion_mnist", "optimizer:", "scheduler:",
+                     "experiment:", "probe: boundary", "Examples:"):
         assert expected in proc.stdout, expected
 
 
@@ -103,7 +104,7 @@ def test_shell_completion_routes_to_the_command(tmp_path):
 
 BAD_INPUT = [
     # (overrides, fragments the single error line must contain)
-    (["model=nope"], ["model=nope", "valid: deep, linear, mlp"]),
+    (["model=nope"], ["model=nope", "valid: cifar_cnn, cnn, deep, lenet, linear, mlp"]),
     (["epoch=3"], ["'epoch'", "did you mean 'epochs'"]),
     (["model.hiden=[4]"], ["'model.hiden'", "did you mean 'model.hidden'"]),
     (["optimizer.lr=-0.1"], ["optimizer.lr=-0.1", "> 0"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,10 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
+from fake_data import write_cifar_dataset, write_idx_dataset
 from nnlab.data.batcher import TensorBatcher
 from nnlab.data.dataset import Dataset
+from nnlab.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 GROUPS = sorted(p.name for p in CONFIGS.iterdir() if p.is_dir() and not p.name.startswith("_"))
@@ -20,6 +23,25 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
 
 
+IMAGE_MODELS = {"lenet", "cnn", "cifar_cnn"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fake_image_data(tmp_path_factory):
+    """Small files in torchvision's layouts under $NNLAB_DATA, so image configs instantiate offline."""
+    root = tmp_path_factory.mktemp("data")
+    write_idx_dataset(root / "MNIST" / "raw", n_train=300, n_test=50)
+    write_idx_dataset(root / "FashionMNIST" / "raw", n_train=300, n_test=50)
+    write_cifar_dataset(root / "cifar-10-batches-py", per_batch=60, n_test=50)
+    old = os.environ.get("NNLAB_DATA")
+    os.environ["NNLAB_DATA"] = str(root)
+    yield root
+    if old is None:
+        del os.environ["NNLAB_DATA"]
+    else:
+        os.environ["NNLAB_DATA"] = old
+
+
 def compose_train(*overrides: str):
     with initialize_config_module("nnlab.configs", version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
@@ -27,8 +49,10 @@ def compose_train(*overrides: str):
 
 def build(cfg):
     """Everything `nnlab train` builds from a config, minus the run folder."""
+    if cfg.dataset.get("val_size"):
+        cfg.dataset.val_size = 50  # the fake image files are small
     data = instantiate(cfg.dataset)
-    model = instantiate(cfg.model, input_shape=tuple(data.input_shape), num_classes=data.num_classes)
+    model = build_model(cfg.model, data)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
     probes = [instantiate(node) for node in (cfg.get("probe") or {}).values()]
@@ -45,7 +69,8 @@ CASES = [(g, o) for g in GROUPS for o in options(g)]
 @pytest.mark.parametrize("group,option", CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_every_option_composes_and_instantiates(group, option):
     override = f"{group}=[{option}]" if group == "probe" else f"{group}={option}"
-    cfg = compose_train(override)
+    needs_images = option in IMAGE_MODELS or (group == "probe" and option != "boundary")
+    cfg = compose_train(override, *(["dataset=mnist"] if needs_images else []))
     data, model, optimizer, scheduler, probes = build(cfg)
     assert isinstance(data, Dataset) and isinstance(model, torch.nn.Module)
     assert isinstance(optimizer, torch.optim.Optimizer)
@@ -58,10 +83,11 @@ def test_every_option_composes_and_instantiates(group, option):
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_trains_a_few_steps(model):
     torch.manual_seed(0)
-    cfg = compose_train(f"model={model}", "model.depth=3" if model == "deep" else "seed=0")
+    cfg = compose_train(f"model={model}", "model.depth=3" if model == "deep" else "seed=0",
+                        *(["dataset=mnist"] if model in IMAGE_MODELS else []))
     data, net, optimizer, _, _ = build(cfg)
     before = [p.detach().clone() for p in net.parameters()]
-    batches = TensorBatcher(data.train, 32, torch.device("cpu"), shuffle=True)
+    batches = TensorBatcher(data.train, 64, torch.device("cpu"), shuffle=True)
     losses = []
     for _ in range(3):
         for x, y in batches:

@@ -52,6 +52,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from nnlab.runs import discard_unused_run_folder
 
     module_name, config_name, _ = COMMANDS[command]
+    args = _with_resume_folder(args)
     task = import_module(module_name).run
     errors._CURRENT_CONFIG[0] = config_name
 
@@ -79,6 +80,17 @@ def run_hydra_app(command: str, args: list[str]) -> None:
         errors.report(app)
     finally:
         sys.argv, hydra_internal_utils.run_and_report = saved_argv, saved_reporter
+
+
+def _with_resume_folder(args: list[str]) -> list[str]:
+    """`resume=RUN_DIR` continues in RUN_DIR: Hydra's run folder becomes that folder, and
+    Hydra's record of this invocation goes to .hydra/resume/ so the original .hydra/ is kept."""
+    from nnlab.resume import resume_dir_from_args
+
+    run_dir = resume_dir_from_args(args)
+    if run_dir is None or any(a in ("-m", "--multirun") for a in args):
+        return args
+    return [*args, f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
 
 
 def _print_usage() -> None:

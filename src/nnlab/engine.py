@@ -8,6 +8,7 @@ steps (with dropout and batchnorm in training mode), as most tools report them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -59,6 +60,18 @@ class Monitor:
     @property
     def should_stop(self) -> bool:
         return self.patience is not None and self.bad_epochs >= self.patience
+
+
+@contextlib.contextmanager
+def evaluating(model):
+    """Eval mode (dropout off, batchnorm frozen) for the block; the previous mode comes back after,
+    even on an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()

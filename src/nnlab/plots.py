@@ -14,6 +14,7 @@ import torch  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 
 from nnlab.data.dataset import Dataset, Plane  # noqa: E402
+from nnlab.engine import evaluating  # noqa: E402
 
 # TensorFlow Playground's palette: orange for class 0 (negative), blue for class 1 (positive).
 ORANGE, BLUE = "#f59322", "#0877bd"
@@ -51,10 +52,8 @@ def class1_probability(model, plane: Plane, resolution: int, device) -> torch.Te
     gy = torch.linspace(y0, y1, resolution)
     yy, xx = torch.meshgrid(gy, gx, indexing="ij")
     points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
-    was_training = model.training
-    model.eval()
-    probs = model(plane.featurize(points).to(device)).softmax(dim=1)[:, 1]
-    model.train(was_training)
+    with evaluating(model):
+        probs = model(plane.featurize(points).to(device)).softmax(dim=1)[:, 1]
     return probs.reshape(resolution, resolution).cpu()
 
 

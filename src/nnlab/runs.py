@@ -87,6 +87,17 @@ class RunFolder:
         finally:
             os.close(fd)
 
+    def rewrite_metrics(self, rows: list[dict]) -> None:
+        """Replace metrics.csv with these rows (atomically)."""
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS, restval="", lineterminator="\n")
+                writer.writeheader()
+                writer.writerows({k: _fmt(r.get(k)) for k in METRIC_COLUMNS} for r in rows)
+
+        atomic_write(self.metrics_path, write)
+
     def read_metrics_rows(self) -> list[dict]:
         if not self.metrics_path.exists():
             return []

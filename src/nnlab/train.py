@@ -6,6 +6,7 @@ folder gets metrics.csv (a row per epoch), summary.json, checkpoints/{best,last}
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -19,11 +20,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnlab import plots
 from nnlab.checks import check_train_config
+from nnlab.data.augment import Augment
 from nnlab.data.batcher import TensorBatcher
 from nnlab.engine import Diverged, Monitor, fit
 from nnlab.errors import UserError
 from nnlab.losses import make_loss
+from nnlab.models import build_model
 from nnlab.probes import ProbeContext
+from nnlab.resume import check_resumable, load_last_state, resumed_config
 from nnlab.runs import CheckpointWriter, RunFolder, environment
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 
@@ -34,35 +38,57 @@ EVAL_BATCH_SIZE = 4096  # evaluation has no gradients: bigger batches are just f
 
 def run(cfg: DictConfig) -> dict:
     folder = RunFolder(Path(HydraConfig.get().runtime.output_dir))
+    resuming = bool(cfg.get("resume"))
+    if resuming:
+        folder = check_resumable(cfg.resume)
+        cfg = resumed_config(folder, list(HydraConfig.get().overrides.task))
     check_train_config(cfg)
-    if folder.holds_a_run():
+    if folder.holds_a_run() and not resuming:
         raise UserError(f"{folder.path} already holds a run; pick a new hydra.run.dir "
-                        "(the default is a fresh timestamped folder)")
+                        "(the default is a fresh timestamped folder), or resume it with resume=DIR")
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
 
+    # --- instantiate at the edge: from here on, plain PyTorch objects -------------------------
     data = instantiate(cfg.dataset)
-    model = instantiate(cfg.model, input_shape=tuple(data.input_shape),
-                        num_classes=data.num_classes).to(device)
+    model = build_model(cfg.model, data).to(device)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
     probes = [instantiate(node) for node in (cfg.get("probe") or {}).values()]
     monitor = Monitor(metric=monitored_metric(cfg.early_stopping.monitor, data),
                       patience=cfg.early_stopping.patience,
                       min_delta=cfg.early_stopping.min_delta)
-    train_batches = TensorBatcher(data.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed)
+    augment = Augment(**data.augment, seed=cfg.seed + 1) if data.augment else None
+    train_batches = TensorBatcher(data.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
+                                  augment=augment)
     eval_batches = {name: TensorBatcher(split, max(cfg.batch_size, EVAL_BATCH_SIZE), device,
                                         shuffle=False)
                     for name, split in data.splits().items() if name != "train"}
 
+    start_epoch = 1
+    summary = {}
+    if resuming:
+        state = load_last_state(folder)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        train_batches.load_state_dict(state["rng"]["batcher"])
+        for key, value in state["monitor"].items():
+            setattr(monitor, key, value)
+        start_epoch = state["epoch"] + 1
+        summary = json.loads(folder.summary_path.read_text()) if folder.summary_path.exists() else {}
+        summary["resumed_at_epochs"] = summary.get("resumed_at_epochs", []) + [state["epoch"]]
+
     folder.create()
-    summary = {
+    summary.update({
         "status": "running",
-        "started_at": _now(),
+        "started_at": summary.get("started_at", _now()),
         "run_dir": str(folder.path),
-        "overrides": list(HydraConfig.get().overrides.task),
+        "overrides": summary.get("overrides", list(HydraConfig.get().overrides.task)),
         "dataset": data.name,
         "model": cfg.model._target_.rsplit(".", 1)[-1],
         "n_params": sum(p.numel() for p in model.parameters()),
@@ -73,12 +99,12 @@ def run(cfg: DictConfig) -> dict:
         "cpu_threads": torch.get_num_threads(),
         "monitor": monitor.metric,
         **environment(),
-    }
+    })
     folder.write_summary(summary)
     for probe in probes:
-        probe.start(ProbeContext(data, cfg.epochs, 1, device, folder.path))
-    log.info("%s: %s on %s (%d parameters), %d epochs on %s", folder.path, summary["model"],
-             data.name, summary["n_params"], cfg.epochs, device)
+        probe.start(ProbeContext(data, cfg.epochs, start_epoch, device, folder.path))
+    log.info("%s: %s on %s (%d parameters), epochs %d-%d on %s", folder.path, summary["model"],
+             data.name, summary["n_params"], start_epoch, cfg.epochs, device)
 
     config = OmegaConf.to_container(cfg, resolve=True)
     checkpoints = CheckpointWriter(folder)
@@ -87,31 +113,28 @@ def run(cfg: DictConfig) -> dict:
     started = time.perf_counter()
 
     def on_epoch_end(row: dict, improved: bool) -> None:
-        with stop_signal.deferred():
-            write_epoch(row, improved)
-
-    def write_epoch(row: dict, improved: bool) -> None:
-        folder.append_metrics(row)
-        if cfg.checkpoint:
-            state = {
-                "epoch": row["epoch"],
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "rng": {"torch": torch.get_rng_state(), "batcher": train_batches.generator.get_state()},
-                "monitor": {"metric": monitor.metric, "best": monitor.best,
-                            "best_epoch": monitor.best_epoch, "bad_epochs": monitor.bad_epochs},
-                "metrics": row,
-                "config": config,
-            }
-            checkpoints.record(state, improved)
-        if row["epoch"] % log_every == 0 or row["epoch"] in (1, cfg.epochs):
+        with stop_signal.deferred():  # a Ctrl-C waits until the epoch's files agree
+            folder.append_metrics(row)
+            if cfg.checkpoint:
+                state = {
+                    "epoch": row["epoch"],
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "rng": {"torch": torch.get_rng_state(), "batcher": train_batches.state_dict()},
+                    "monitor": {"best": monitor.best, "best_epoch": monitor.best_epoch,
+                                "bad_epochs": monitor.bad_epochs},
+                    "metrics": row,
+                    "config": config,
+                }
+                checkpoints.record(state, improved)
+        if row["epoch"] % log_every == 0 or row["epoch"] in (start_epoch, cfg.epochs):
             log.info("epoch %d: %s", row["epoch"], _format_metrics(row))
 
     try:
         status = fit(model, optimizer, scheduler, make_loss(cfg.loss), train_batches, eval_batches,
                      cfg.epochs, monitor, on_epoch_end, probes=probes, l1=cfg.l1,
-                     progress=show_progress(cfg.progress))
+                     start_epoch=start_epoch, progress=show_progress(cfg.progress))
         failure = None
     except Diverged as ex:
         status, failure = "diverged", ex
@@ -127,6 +150,7 @@ def run(cfg: DictConfig) -> dict:
     folder.write_summary(summary)
     if cfg.plots:
         write_plots(folder, model, data, device, cfg)
+    if status != "diverged":  # probes analyse the final model; a diverged one has NaN weights
         for probe in probes:
             probe.finish()
 
@@ -134,7 +158,8 @@ def run(cfg: DictConfig) -> dict:
         raise UserError(f"run diverged: {failure}; lower optimizer.lr or the regularisation rate "
                         f"(metrics and checkpoints up to then are kept in {folder.path})", exit_code=3)
     if status == "interrupted":
-        log.warning("interrupted; metrics and the last checkpoint are kept in %s", folder.path)
+        log.warning("interrupted; metrics and the last checkpoint are kept in %s; continue with "
+                    "`nnlab train resume=%s`", folder.path, folder.path)
         raise SystemExit(stop_signal.exit_code)
     final = summary["final"]
     log.info("%s after %d epochs: %s -> %s", status, summary["epochs_completed"],

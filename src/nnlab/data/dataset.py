@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 import torch
 
 
+def pixels(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float pixels in [0, 1]; float inputs pass through unchanged."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
 @dataclass
 class Split:
     x: torch.Tensor  # inputs, first dimension = samples
@@ -37,6 +42,15 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
     plane: Plane | None = None  # set for 2-D datasets
+    # Image datasets: Split.x is uint8 (N, C, H, W); models see pixels in [0, 1] (see `pixels`)
+    # and normalise inside themselves with these per-channel statistics of the training set.
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    augment: dict = field(default_factory=dict)  # training-time augmentation (data/augment.py)
+
+    @property
+    def is_image(self) -> bool:
+        return self.mean is not None
 
     def splits(self) -> dict[str, Split]:
         """The splits that exist, in the order metrics are reported."""

@@ -7,6 +7,7 @@ import csv
 import torch
 
 from nnlab import plots
+from nnlab.engine import evaluating
 from nnlab.errors import UserError
 from nnlab.probes import ProbeContext
 
@@ -44,10 +45,8 @@ class BoundarySnapshots:
     def _take(self, epoch: int, model) -> None:
         ctx = self.ctx
         probs = plots.class1_probability(model, ctx.data.plane, self.resolution, ctx.device)
-        with torch.no_grad():
-            model.eval()
+        with torch.no_grad(), evaluating(model):
             pred = model(ctx.data.train.x.to(ctx.device)).argmax(1).cpu()
-            model.train()
         self.taken.append((epoch, probs, float((pred == ctx.data.train.y).float().mean())))
 
     def finish(self) -> None:
