@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all lint clean
+.PHONY: help install run test test-all lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ test-all: install ## run every test, slow ones included
 
 lint: install ## ruff: lint and import order
 	$(VENV)/bin/ruff check src tests
+
+bench: install ## time nnlab's training loop against the standard DataLoader pipeline (minutes)
+	mkdir -p outputs/bench
+	$(PY) scripts/bench_pipeline.py | tee outputs/bench/pipeline.md
 
 clean: ## remove run outputs, caches and build files (keeps .venv and data/)
 	rm -rf outputs multirun build dist .pytest_cache .ruff_cache src/*.egg-info

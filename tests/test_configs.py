@@ -10,9 +10,9 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from fake_data import write_cifar_dataset, write_idx_dataset
 from nnlab.data.batcher import TensorBatcher
 from nnlab.data.dataset import Dataset
+from nnlab.data.formats import write_cifar_dataset, write_idx_dataset
 from nnlab.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -591,3 +591,15 @@ def test_monitor_never_takes_nan_as_best():
     assert [m.update(e, v) for e, v in enumerate([float("nan"), 1.0, 0.5, float("nan")], 1)] == [
         False, True, True, False]
     assert m.best == 0.5 and m.best_epoch == 3
+
+
+def test_non_resident_batcher_gives_the_same_batches():
+    """The path for splits too big for GPU memory: uint8 kept on the host, converted per batch."""
+    x = torch.randint(0, 256, (50, 1, 4, 4), dtype=torch.uint8)
+    split = Split(x, torch.arange(50) % 3)
+    kept = TensorBatcher(split, 16, torch.device("cpu"), shuffle=True, seed=4, resident=True)
+    streamed = TensorBatcher(split, 16, torch.device("cpu"), shuffle=True, seed=4, resident=False)
+    assert streamed.x.dtype == torch.uint8 and kept.x.dtype == torch.float32
+    for (xa, ya), (xb, yb) in zip(kept, streamed, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+        assert xb.dtype == torch.float32 and xb.max() <= 1

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import Run, nnlab, train
-from fake_data import patterned_images, write_cifar_dataset, write_idx_dataset
 from nnlab.data.augment import Augment, shift_images
+from nnlab.data.formats import patterned_images, write_cifar_dataset, write_idx_dataset
 from nnlab.data.vision import DEBIAN_FASHION_MNIST, make_vision
 from nnlab.errors import UserError
 from nnlab.models import ConvNet, LeNet, Normalized, build_model

@@ -3,6 +3,9 @@
 The split is moved to the training device and converted to float pixels once; each epoch draws
 one permutation from this batcher's own generator, so the order is reproducible and its state
 can be checkpointed. Augmentation, when given, runs on each batch as tensor ops.
+
+On CUDA, a split whose float pixels would take more than half of the free GPU memory stays in
+(pinned) host memory as uint8 instead, and each batch is converted on its way to the GPU.
 """
 
 from __future__ import annotations
@@ -16,8 +19,14 @@ from nnlab.data.dataset import Split, pixels
 
 class TensorBatcher:
     def __init__(self, split: Split, batch_size: int, device: torch.device, shuffle: bool,
-                 seed: int = 0, augment=None):
-        self.x = pixels(split.x.to(device))
+                 seed: int = 0, augment=None, resident: bool | None = None):
+        device = torch.device(device)
+        self.device = device
+        self.resident = fits_on_device(split, device) if resident is None else resident
+        if self.resident:
+            self.x = pixels(split.x.to(device))
+        else:
+            self.x = split.x.pin_memory() if device.type == "cuda" else split.x
         self.y = split.y.to(device)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -29,13 +38,18 @@ class TensorBatcher:
 
     def __iter__(self):
         n = len(self.y)
-        order = torch.randperm(n, generator=self.generator).to(self.x.device) if self.shuffle else None
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        # One copy of the permutation per device involved, made once per epoch.
+        order_x = order.to(self.x.device) if order is not None else None
+        order_y = order_x if order is None or self.x.device == self.y.device else order.to(self.y.device)
         for start in range(0, n, self.batch_size):
             if order is None:
                 x, y = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
             else:
-                idx = order[start:start + self.batch_size]
-                x, y = self.x[idx], self.y[idx]
+                x = self.x[order_x[start:start + self.batch_size]]
+                y = self.y[order_y[start:start + self.batch_size]]
+            if not self.resident:
+                x = pixels(x.to(self.device, non_blocking=True))
             yield (self.augment(x) if self.augment else x), y
 
     def state_dict(self) -> dict:
@@ -48,3 +62,11 @@ class TensorBatcher:
         self.generator.set_state(state["order"])
         if self.augment and "augment" in state:
             self.augment.generator.set_state(state["augment"])
+
+
+def fits_on_device(split: Split, device: torch.device) -> bool:
+    """Whether the split as float pixels takes at most half of the device's free memory."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return split.x.numel() * 4 <= free // 2

@@ -1,4 +1,6 @@
-"""Small datasets in torchvision's exact on-disk formats, so nnlab's real loaders run on them.
+"""Writers for torchvision's on-disk dataset formats (IDX for MNIST/Fashion-MNIST, pickled
+batches for CIFAR-10), used to make small stand-in datasets so the real loaders run offline: in
+the tests, and in benchmarks when the real files are absent.
 
 Images are learnable: class k has a bright block at a position set by k, plus noise.
 """
