@@ -15,8 +15,12 @@ from pathlib import Path
 COMMANDS = {
     "train": ("nnlab.train", "train", "train a model and write a run folder"),
 }
+# command -> (module holding `main(argv)`, one-line description): plain commands, not Hydra apps
+PLAIN_COMMANDS = {
+    "report": ("nnlab.report", "tabulate and plot a sweep's jobs (or any run folders)"),
+}
 
-USAGE = "usage: nnlab {" + ",".join(COMMANDS) + "} [hydra overrides and flags]"
+USAGE = "usage: nnlab {" + ",".join([*COMMANDS, *PLAIN_COMMANDS]) + "} [arguments]"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,10 +38,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"nnlab {__version__}")
         return
     command, rest = argv[0], argv[1:]
+    if command in PLAIN_COMMANDS:
+        import_module(PLAIN_COMMANDS[command][0]).main(rest)
+        return
     if command not in COMMANDS:
         from nnlab.errors import choice_error, die
 
-        die(str(choice_error("command", command, COMMANDS)))
+        die(str(choice_error("command", command, [*COMMANDS, *PLAIN_COMMANDS])))
     run_hydra_app(command, rest)
 
 
@@ -48,8 +55,8 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from nnlab import errors
-    from nnlab.runs import discard_unused_run_folder
+    from nnlab import callbacks, errors
+    from nnlab.runs import discard_unused_run_folder, record_failed_job
 
     module_name, config_name, _ = COMMANDS[command]
     args = _with_resume_folder(args)
@@ -62,15 +69,18 @@ def run_hydra_app(command: str, args: list[str]) -> None:
             return task(cfg)
         except Exception as ex:
             user_error = errors.as_user_error(ex)
+            out = Path(HydraConfig.get().runtime.output_dir)
+            if HydraConfig.get().mode == RunMode.MULTIRUN:
+                # One job's failure must not stop the sweep: record it in the job's folder and
+                # go on; the SweepOutcome callback fails the command once every job has run.
+                record_failed_job(out, ex, user_error, list(HydraConfig.get().overrides.task))
+                return None
             if user_error is None:
                 raise
-            # Bad input found before training leaves no empty run folder behind.
-            discard_unused_run_folder(Path(HydraConfig.get().runtime.output_dir))
-            # A single run ends here with one line (Hydra would add its own "Error executing
-            # job" line first); in a sweep the error goes back to Hydra's launcher.
-            if HydraConfig.get().mode == RunMode.RUN:
-                errors.die(str(user_error), user_error.exit_code)
-            raise
+            # Bad input found before training leaves no empty run folder behind, and a single
+            # run ends with one line (Hydra would add its own "Error executing job" line first).
+            discard_unused_run_folder(out)
+            errors.die(str(user_error), user_error.exit_code)
 
     # Hydra reads sys.argv; argv[0] names the program in --help and shell completion.
     saved_argv, saved_reporter = sys.argv, hydra_internal_utils.run_and_report
@@ -80,6 +90,9 @@ def run_hydra_app(command: str, args: list[str]) -> None:
         errors.report(app)
     finally:
         sys.argv, hydra_internal_utils.run_and_report = saved_argv, saved_reporter
+    if callbacks.sweep_problems:
+        problem = callbacks.sweep_problems.pop()
+        errors.die(str(problem), problem.exit_code)
 
 
 def _with_resume_folder(args: list[str]) -> list[str]:
@@ -96,8 +109,8 @@ def _with_resume_folder(args: list[str]) -> list[str]:
 def _print_usage() -> None:
     print(USAGE)
     print()
-    for name, (_, _, about) in COMMANDS.items():
-        print(f"  {name:<8} {about}")
+    for name, entry in {**COMMANDS, **PLAIN_COMMANDS}.items():
+        print(f"  {name:<8} {entry[-1]}")  # the description is last in both tables
     print()
     print("`nnlab <command> --help` lists that command's config groups and options.")
     print("Shell completion (bash): eval \"$(nnlab train -sc install=bash)\"")
@@ -116,7 +129,8 @@ def _route_completion_query(argv: list[str]) -> list[str] | None:
     words = os.environ.get("COMP_LINE", "").split(" ")
     typed = words[1] if len(words) > 1 else ""
     if len(words) <= 2 or typed not in COMMANDS:
-        print(" ".join(c for c in COMMANDS if c.startswith(typed)))
+        if len(words) <= 2:  # after a plain command, nothing: bash completes file names
+            print(" ".join(c for c in [*COMMANDS, *PLAIN_COMMANDS] if c.startswith(typed)))
         return None
     os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
     return [typed, *argv]

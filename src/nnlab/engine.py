@@ -87,20 +87,25 @@ def evaluate(model, batches: Iterable, loss_fn) -> tuple[float, float]:
     return float(total_loss) / total, float(total_correct) / total
 
 
-def train_one_epoch(model, batches, optimizer, loss_fn, l1: float, epoch: int, bar) -> tuple[float, float]:
-    """One pass over the training batches; mean data loss (without the L1 term) and accuracy."""
+def train_one_epoch(model, batches, optimizer, loss_fn, l1: float, epoch: int, bar,
+                    step_guard=contextlib.nullcontext) -> tuple[float, float]:
+    """One pass over the training batches; mean data loss (without the L1 term) and accuracy.
+
+    Each step runs inside `step_guard()`, which lets a caller hold a Ctrl-C until the step ends.
+    """
     model.train()
     device = next(model.parameters()).device
     # Per-step losses stay on the device (no sync per step) and name the step that diverged.
     step_losses = torch.zeros(len(batches), device=device)
     total_loss = total_correct = total = 0
     for step, (x, y) in enumerate(batches):
-        logits = model(x)
-        data_loss = loss_fn(logits, y)
-        loss = data_loss + l1 * l1_penalty(model) if l1 else data_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        with step_guard():
+            logits = model(x)
+            data_loss = loss_fn(logits, y)
+            loss = data_loss + l1 * l1_penalty(model) if l1 else data_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
         step_losses[step] = loss.detach()
         total_loss = total_loss + data_loss.detach() * len(y)
         total_correct = total_correct + (logits.argmax(1) == y).sum()
@@ -127,6 +132,7 @@ def fit(
     l1: float = 0.0,
     start_epoch: int = 1,
     progress: bool = False,
+    step_guard=contextlib.nullcontext,
 ) -> str:
     """Train from `start_epoch` to `epochs`; returns 'completed' or 'early_stopped'.
 
@@ -139,7 +145,7 @@ def fit(
             bar.set_description(f"epoch {epoch}/{epochs}")
             lr = optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_one_epoch(
-                model, train_batches, optimizer, loss_fn, l1, epoch, bar
+                model, train_batches, optimizer, loss_fn, l1, epoch, bar, step_guard
             )
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             for name, batches in eval_batches.items():

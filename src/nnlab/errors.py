@@ -8,6 +8,7 @@ environment failure and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import errno
 import functools
 import re
 import sys
@@ -18,6 +19,10 @@ from hydra._internal import utils as _hydra_internal_utils
 _hydra_run_and_report = _hydra_internal_utils.run_and_report
 
 USAGE_EXIT_CODE = 2
+
+# Errors that mean "this place cannot be written": reported in one line, not as a bug.
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EEXIST,
+                 errno.EDQUOT}
 
 
 class UserError(Exception):
@@ -73,7 +78,17 @@ def describe_hydra_error(ex: BaseException) -> str | None:
         return f"cannot parse override: {one_line(ex)}"
     if isinstance(ex, ConfigCompositionException):
         return _composition_line(ex)
+    if isinstance(ex, (ValueError, TypeError)) and _raised_in(ex, ("hydra.", "omegaconf.")):
+        return f"invalid override: {one_line(ex)}"  # e.g. model=0: Hydra checks these itself
     return None
+
+
+def _raised_in(ex: BaseException, prefixes: tuple[str, ...]) -> bool:
+    """Whether the innermost frame of ex's traceback is in a module starting with a prefix."""
+    tb = ex.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith(prefixes)
 
 
 def _missing_config_line(ex) -> str:
@@ -144,10 +159,17 @@ def report(func):
     except UserError as ex:
         die(str(ex), ex.exit_code)
     except Exception as ex:
-        line = describe_hydra_error(ex)
+        line = describe_hydra_error(ex) or _cannot_write_line(ex)
         if line is None:
             return _hydra_run_and_report(functools.partial(_reraise, ex))
         die(line)
+
+
+def _cannot_write_line(ex: BaseException) -> str | None:
+    if isinstance(ex, OSError) and ex.errno in _CANNOT_WRITE and ex.filename:
+        return (f"cannot write {ex.filename}: {ex.strerror}; choose another hydra.run.dir (or "
+                "hydra.sweep.dir), or free space / fix permissions there")
+    return None
 
 
 def _reraise(ex: BaseException):

@@ -6,8 +6,10 @@ being computed may be given again (`epochs` to train longer, the device, progres
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nnlab.errors import UserError
@@ -53,7 +55,38 @@ def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
 def load_last_state(folder: RunFolder) -> dict:
     """checkpoints/last.pt, and metrics.csv cut back to the epoch it holds (rows written after the
     last checkpoint are recomputed by the resumed run)."""
-    state = load_checkpoint(folder.checkpoints / "last.pt")
+    path = folder.checkpoints / "last.pt"
+    try:
+        state = load_checkpoint(path)
+        state["epoch"], state["model"], state["rng"]  # noqa: B018 - the keys resume needs
+    except pickle.UnpicklingError:
+        raise UserError(f"resume: refused to load {path}: it holds objects other than tensors and "
+                        "plain data (possibly code), and nnlab loads checkpoints as data only") from None
+    except Exception as ex:  # truncated, corrupt, or not ours
+        raise UserError(f"resume: {path} is not a readable nnlab checkpoint "
+                        f"({type(ex).__name__}: {_first_line(ex)})") from None
     rows = [r for r in folder.read_metrics_rows() if int(r["epoch"]) <= state["epoch"]]
     folder.rewrite_metrics(rows)
     return state
+
+
+def restore(parts, state: dict, folder: RunFolder) -> None:
+    """Put the model, optimizer, scheduler, RNG and data-order states of `state` into `parts`."""
+    try:
+        parts.model.load_state_dict(state["model"])
+        parts.optimizer.load_state_dict(state["optimizer"])
+        if parts.scheduler is not None:
+            parts.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        parts.train_batches.load_state_dict(state["rng"]["batcher"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as ex:
+        raise UserError(f"resume: {folder.checkpoints / 'last.pt'} does not match this run's model "
+                        f"({type(ex).__name__}: {_first_line(ex)}); was the file replaced?") from None
+    for key, value in state["monitor"].items():
+        setattr(parts.monitor, key, value)
+
+
+def _first_line(ex: BaseException) -> str:
+    """The gist of an error: its first two non-empty lines (PyTorch puts the detail second)."""
+    lines = [line.strip() for line in str(ex).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300]

@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import json
+import logging
 import os
 import platform
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -123,9 +125,32 @@ def discard_unused_run_folder(path: Path) -> bool:
     return True
 
 
+def record_failed_job(path: Path, ex: BaseException, user_error: Exception | None,
+                      overrides: list[str]) -> None:
+    """Log a sweep job's failure and make its summary.json say so (a diverged run's own summary,
+    already written, is kept)."""
+    log = logging.getLogger("nnlab")
+    if user_error is not None:
+        log.error("job failed: %s", user_error)
+    else:
+        log.error("job failed with an unexpected error", exc_info=ex)
+    folder = RunFolder(path)
+    try:
+        summary = json.loads(folder.summary_path.read_text())
+    except (OSError, ValueError):
+        summary = {}
+    if summary.get("status") in (None, "running"):
+        summary.update({"status": "failed", "run_dir": str(path), "overrides": overrides,
+                        "error": " ".join(str(user_error or ex).split()) or type(ex).__name__})
+        path.mkdir(parents=True, exist_ok=True)
+        folder.write_summary(summary)
+
+
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
     """Load a checkpoint as data only (no pickled code can run)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def _fmt(value):

@@ -57,8 +57,9 @@ class StopSignals:
     """Ctrl-C (SIGINT) and SIGTERM (batch schedulers, `kill`) stop a run as KeyboardInterrupt,
     which `run` turns into status `interrupted` and exit code 128 + the signal number.
 
-    A signal arriving while an epoch's results are being written (`with signals.deferred():`)
-    waits until they are, so metrics.csv and the checkpoints always agree.
+    A signal arriving inside `with signals.deferred():` waits for the block to end: a training
+    step finishes (no half-applied update), and an epoch's results are written whole, so
+    metrics.csv and the checkpoints always agree.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)

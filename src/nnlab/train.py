@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.models import build_model
 from nnlab.probes import ProbeContext
-from nnlab.resume import check_resumable, load_last_state, resumed_config
+from nnlab.resume import check_resumable, load_last_state, restore, resumed_config
 from nnlab.runs import CheckpointWriter, RunFolder, environment
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 
@@ -51,34 +52,15 @@ def run(cfg: DictConfig) -> dict:
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
 
-    # --- instantiate at the edge: from here on, plain PyTorch objects -------------------------
-    data = instantiate(cfg.dataset)
-    model = build_model(cfg.model, data).to(device)
-    optimizer = instantiate(cfg.optimizer)(model.parameters())
-    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
-    probes = [instantiate(node) for node in (cfg.get("probe") or {}).values()]
-    monitor = Monitor(metric=monitored_metric(cfg.early_stopping.monitor, data),
-                      patience=cfg.early_stopping.patience,
-                      min_delta=cfg.early_stopping.min_delta)
-    augment = Augment(**data.augment, seed=cfg.seed + 1) if data.augment else None
-    train_batches = TensorBatcher(data.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
-                                  augment=augment)
-    eval_batches = {name: TensorBatcher(split, max(cfg.batch_size, EVAL_BATCH_SIZE), device,
-                                        shuffle=False)
-                    for name, split in data.splits().items() if name != "train"}
+    parts = build(cfg, device)
+    data, model, optimizer, scheduler = parts.data, parts.model, parts.optimizer, parts.scheduler
+    probes, monitor, train_batches = parts.probes, parts.monitor, parts.train_batches
 
     start_epoch = 1
     summary = {}
     if resuming:
         state = load_last_state(folder)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        train_batches.load_state_dict(state["rng"]["batcher"])
-        for key, value in state["monitor"].items():
-            setattr(monitor, key, value)
+        restore(parts, state, folder)
         start_epoch = state["epoch"] + 1
         summary = json.loads(folder.summary_path.read_text()) if folder.summary_path.exists() else {}
         summary["resumed_at_epochs"] = summary.get("resumed_at_epochs", []) + [state["epoch"]]
@@ -132,9 +114,10 @@ def run(cfg: DictConfig) -> dict:
             log.info("epoch %d: %s", row["epoch"], _format_metrics(row))
 
     try:
-        status = fit(model, optimizer, scheduler, make_loss(cfg.loss), train_batches, eval_batches,
+        status = fit(model, optimizer, scheduler, make_loss(cfg.loss), train_batches, parts.eval_batches,
                      cfg.epochs, monitor, on_epoch_end, probes=probes, l1=cfg.l1,
-                     start_epoch=start_epoch, progress=show_progress(cfg.progress))
+                     start_epoch=start_epoch, progress=show_progress(cfg.progress),
+                     step_guard=stop_signal.deferred)
         failure = None
     except Diverged as ex:
         status, failure = "diverged", ex
@@ -165,6 +148,39 @@ def run(cfg: DictConfig) -> dict:
     log.info("%s after %d epochs: %s -> %s", status, summary["epochs_completed"],
              _format_metrics(final), folder.path)
     return summary
+
+
+@dataclass
+class Parts:
+    """Everything a config describes, as plain PyTorch objects."""
+
+    data: object
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    probes: list
+    monitor: Monitor
+    train_batches: TensorBatcher
+    eval_batches: dict
+
+
+def build(cfg: DictConfig, device: torch.device) -> Parts:
+    """Instantiate at the edge: config nodes become objects here, and nowhere else."""
+    data = instantiate(cfg.dataset)
+    model = build_model(cfg.model, data).to(device)
+    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
+    probes = [instantiate(node) for node in (cfg.get("probe") or {}).values()]
+    monitor = Monitor(metric=monitored_metric(cfg.early_stopping.monitor, data),
+                      patience=cfg.early_stopping.patience,
+                      min_delta=cfg.early_stopping.min_delta)
+    augment = Augment(**data.augment, seed=cfg.seed + 1) if data.augment else None
+    train_batches = TensorBatcher(data.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
+                                  augment=augment)
+    eval_batches = {name: TensorBatcher(split, max(cfg.batch_size, EVAL_BATCH_SIZE), device,
+                                        shuffle=False)
+                    for name, split in data.splits().items() if name != "train"}
+    return Parts(data, model, optimizer, scheduler, probes, monitor, train_batches, eval_batches)
 
 
 def monitored_metric(setting: str, data) -> str:

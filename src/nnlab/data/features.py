@@ -29,7 +29,7 @@ ALIASES = {
 
 def canonical_features(names) -> list[str]:
     """Validate a feature list and return it in canonical spelling."""
-    if isinstance(names, str) or not names:
+    if isinstance(names, str) or not hasattr(names, "__iter__") or not names:
         raise UserError(
             f"dataset.features: expected a non-empty list such as [x1,x2], got {names!r}; "
             f"valid features: {', '.join(FEATURES)}"

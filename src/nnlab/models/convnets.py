@@ -59,10 +59,10 @@ class ConvNet(nn.Module):
                  activation: str = "relu"):
         super().__init__()
         _check_image_shape(input_shape, "cnn")
-        channels = list(channels)
-        if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
+        channels = list(channels) if hasattr(channels, "__iter__") and not isinstance(channels, str) else []
+        if not channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
             raise UserError(f"model.channels: expected a list of positive integers, got {channels}")
-        if not 0 <= dropout < 1:
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise UserError(f"model.dropout: {dropout} is out of range; it must be in [0, 1)")
         layers: list[nn.Module] = []
         c_in = input_shape[0]

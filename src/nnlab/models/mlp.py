@@ -34,7 +34,7 @@ class MLP(nn.Sequential):
 
 
 def _check_widths(key: str, widths) -> list[int]:
-    if isinstance(widths, (int, str)) or widths is None:
+    if isinstance(widths, str) or not hasattr(widths, "__iter__"):
         raise UserError(f"{key}: expected a list of layer widths such as [16,16], got {widths!r}")
     widths = list(widths)
     if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
