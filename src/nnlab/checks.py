@@ -39,7 +39,7 @@ def check_train_config(cfg: DictConfig) -> None:
     _number(cfg, "cpu_threads", integer=True, minimum=1, optional=True)
     _choice(cfg, "loss", list(LOSSES))
     _choice(cfg, "progress", ["auto", True, False])
-    for key in ("deterministic", "checkpoint", "plots"):
+    for key in ("deterministic", "checkpoint", "plots", "skip_completed"):
         _choice(cfg, key, [True, False])
     _number(cfg, "early_stopping.patience", integer=True, minimum=1, optional=True)
     _number(cfg, "early_stopping.min_delta", minimum=0)

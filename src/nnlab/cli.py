@@ -73,7 +73,8 @@ def run_hydra_app(command: str, args: list[str]) -> None:
             if HydraConfig.get().mode == RunMode.MULTIRUN:
                 # One job's failure must not stop the sweep: record it in the job's folder and
                 # go on; the SweepOutcome callback fails the command once every job has run.
-                record_failed_job(out, ex, user_error, list(HydraConfig.get().overrides.task))
+                hc = HydraConfig.get()
+                record_failed_job(out, ex, user_error, list(hc.overrides.task), Path(hc.sweep.dir).resolve())
                 return None
             if user_error is None:
                 raise

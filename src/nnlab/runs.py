@@ -126,7 +126,7 @@ def discard_unused_run_folder(path: Path) -> bool:
 
 
 def record_failed_job(path: Path, ex: BaseException, user_error: Exception | None,
-                      overrides: list[str]) -> None:
+                      overrides: list[str], sweep_dir: Path) -> None:
     """Log a sweep job's failure and make its summary.json say so (a diverged run's own summary,
     already written, is kept)."""
     log = logging.getLogger("nnlab")
@@ -139,6 +139,10 @@ def record_failed_job(path: Path, ex: BaseException, user_error: Exception | Non
         summary = json.loads(folder.summary_path.read_text())
     except (OSError, ValueError):
         summary = {}
+    from nnlab.callbacks import note_failure
+
+    note_failure(sweep_dir, str(Path(path).relative_to(sweep_dir)) if Path(path).is_relative_to(sweep_dir)
+                 else str(path), str(user_error or ex))
     if summary.get("status") in (None, "running"):
         summary.update({"status": "failed", "run_dir": str(path), "overrides": overrides,
                         "error": " ".join(str(user_error or ex).split()) or type(ex).__name__})

@@ -15,11 +15,19 @@ import torch
 from nnlab.errors import UserError
 
 
-def resolve_device(spec: str) -> torch.device:
-    """auto | cpu | cuda | cuda:N -> torch.device, with a clear error when CUDA is missing."""
+def resolve_device(spec: str, job_number: int | None = None) -> torch.device:
+    """auto | cpu | cuda | cuda:N -> torch.device, with a clear error when CUDA is missing.
+
+    In a sweep (`job_number` given), `auto` spreads jobs over the GPUs: job k uses GPU
+    k mod (GPU count), so parallel launchers keep every GPU busy.
+    """
     spec = str(spec)
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        if job_number is None:
+            return torch.device("cuda")
+        return torch.device("cuda", job_number % torch.cuda.device_count())
     if spec == "cpu":
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", spec)

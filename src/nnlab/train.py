@@ -44,10 +44,15 @@ def run(cfg: DictConfig) -> dict:
         folder = check_resumable(cfg.resume)
         cfg = resumed_config(folder, list(HydraConfig.get().overrides.task))
     check_train_config(cfg)
+    if cfg.skip_completed and not resuming:
+        previous = previous_outcome(folder)
+        if previous is not None:
+            log.info("skip_completed: %s already completed; skipped", folder.path)
+            return objective(cfg, previous)
     if folder.holds_a_run() and not resuming:
         raise UserError(f"{folder.path} already holds a run; pick a new hydra.run.dir "
                         "(the default is a fresh timestamped folder), or resume it with resume=DIR")
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, job_number())
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
@@ -88,6 +93,7 @@ def run(cfg: DictConfig) -> dict:
     log.info("%s: %s on %s (%d parameters), epochs %d-%d on %s", folder.path, summary["model"],
              data.name, summary["n_params"], start_epoch, cfg.epochs, device)
 
+    tracker = instantiate(cfg.logger, run_dir=folder.path) if cfg.logger.get("_target_") else None
     config = OmegaConf.to_container(cfg, resolve=True)
     checkpoints = CheckpointWriter(folder)
     stop_signal = StopSignals()
@@ -110,6 +116,8 @@ def run(cfg: DictConfig) -> dict:
                     "config": config,
                 }
                 checkpoints.record(state, improved)
+        if tracker is not None:
+            tracker.log(row)
         if row["epoch"] % log_every == 0 or row["epoch"] in (start_epoch, cfg.epochs):
             log.info("epoch %d: %s", row["epoch"], _format_metrics(row))
 
@@ -125,6 +133,8 @@ def run(cfg: DictConfig) -> dict:
         status, failure = "interrupted", None
     finally:
         stop_signal.restore()
+        if tracker is not None:
+            tracker.close()
     checkpoints.flush()
 
     summary.update(_results(folder, monitor, status, time.perf_counter() - started))
@@ -147,7 +157,49 @@ def run(cfg: DictConfig) -> dict:
     final = summary["final"]
     log.info("%s after %d epochs: %s -> %s", status, summary["epochs_completed"],
              _format_metrics(final), folder.path)
-    return summary
+    return objective(cfg, summary)
+
+
+def objective(cfg: DictConfig, summary: dict):
+    """What a sweeper gets back: the summary, or with `objective=final.val_acc` that number
+    (Optuna maximises or minimises it)."""
+    if not cfg.get("objective"):
+        return summary
+    section, _, key = str(cfg.objective).partition(".")
+    value = summary.get(section, {}).get(key) if isinstance(summary.get(section), dict) else None
+    if value is None:
+        raise UserError(f"objective={cfg.objective}: not in this run's summary; use final.<metric> or "
+                        f"best.<metric> with a metrics.csv column such as final.val_acc")
+    return float(value)
+
+
+def previous_outcome(folder: RunFolder) -> dict | None:
+    """For skip_completed: the summary of a completed earlier run in this folder, or None. An
+    earlier attempt that did not complete is moved to attempts/<n>/ so this one starts clean."""
+    if not folder.holds_a_run():
+        return None
+    try:
+        summary = json.loads(folder.summary_path.read_text())
+    except (OSError, ValueError):
+        summary = {}
+    if summary.get("status") in ("completed", "early_stopped"):
+        return summary
+    attempts = folder.path / "attempts"
+    target = attempts / str(len(list(attempts.glob("*"))) + 1 if attempts.exists() else 1)
+    target.mkdir(parents=True)
+    for name in ("metrics.csv", "summary.json", "checkpoints", "plots", "tensorboard"):
+        if (folder.path / name).exists():
+            (folder.path / name).rename(target / name)
+    log.info("skip_completed: earlier attempt (%s) moved to %s", summary.get("status", "unknown"), target)
+    return None
+
+
+def job_number() -> int | None:
+    """This job's number in a sweep (None for a single run)."""
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    return int(hc.job.num) if hc.mode == RunMode.MULTIRUN else None
 
 
 @dataclass

@@ -1,0 +1,133 @@
+"""Sweeps on a GPU box and a cluster: launchers, automatic reports, skip_completed, Optuna,
+TensorBoard, and spreading jobs over GPUs."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import Run, nnlab
+
+
+def sweep(tmp_path, *args: str, folder: str = "sweep"):
+    return nnlab("train", "-m", "progress=false", "plots=false", f"hydra.sweep.dir={folder}", *args,
+                 cwd=tmp_path)
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_and_reports(tmp_path):
+    proc = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                 "optimizer.lr=0.1,0.01", "batch_size=10,32", "epochs=2")
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert jobs == ["0", "1", "2", "3"]
+    assert {Run(tmp_path / "sweep" / j).summary["status"] for j in jobs} == {"completed"}
+    table = pd.read_csv(tmp_path / "sweep" / "report.csv")  # written when the sweep ended
+    assert len(table) == 4 and set(table["status"]) == {"completed"}
+    assert (tmp_path / "sweep" / "curves.png").is_file()
+
+
+def test_submitit_local_launcher_completes_and_is_reported(tmp_path):
+    """submitit_local stands in for SLURM (submitit_slurm, or the slurm_gpu preset)."""
+    proc = sweep(tmp_path, "hydra/launcher=submitit_local", "optimizer.lr=0.1,0.01", "epochs=2")
+    assert proc.returncode == 0, proc.stderr
+    for job in ("0", "1"):
+        assert Run(tmp_path / "sweep" / job).summary["status"] == "completed"
+    assert len(pd.read_csv(tmp_path / "sweep" / "report.csv")) == 2
+
+
+def test_slurm_gpu_preset_composes():
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("nnlab.configs", version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["hydra/launcher=slurm_gpu"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.gpus_per_node == 1
+
+
+def test_skip_completed_reruns_only_what_did_not_complete(tmp_path):
+    args = ("optimizer=sgd", "optimizer.lr=0.1,1e30,0.05", "epochs=2")
+    assert sweep(tmp_path, *args).returncode == 1  # job 1 diverges
+    before = {j: (tmp_path / "sweep" / j / "metrics.csv").stat().st_mtime_ns for j in ("0", "2")}
+    again = sweep(tmp_path, *args, "skip_completed=true")
+    assert again.returncode == 1  # it diverges again, and says so
+    assert "already completed; skipped" in again.stdout + again.stderr
+    after = {j: (tmp_path / "sweep" / j / "metrics.csv").stat().st_mtime_ns for j in ("0", "2")}
+    assert before == after  # completed jobs untouched
+    job1 = tmp_path / "sweep" / "1"
+    earlier = json.loads((job1 / "attempts" / "1" / "summary.json").read_text())
+    assert earlier["status"] == "diverged"  # the first attempt is kept, not overwritten
+    assert Run(job1).summary["status"] == "diverged"
+
+
+def test_without_skip_completed_a_rerun_into_the_same_folder_is_refused(tmp_path):
+    sweep(tmp_path, "optimizer.lr=0.1", "epochs=1")
+    proc = sweep(tmp_path, "optimizer.lr=0.1", "epochs=1")
+    assert proc.returncode == 1
+    assert Run(tmp_path / "sweep" / "0").summary["status"] == "completed"  # first run kept
+
+
+def test_optuna_study_survives_a_diverged_trial(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    proc = nnlab("train", "hparams_search=spiral_optuna", "hydra.sweep.dir=study", "epochs=3",
+                 "progress=false", "plots=false", "optimizer=sgd", "hydra.sweeper.n_trials=4",
+                 "hydra.sweeper.sampler.seed=2", "optimizer.lr=choice(1e30,0.05)", cwd=tmp_path)
+    summaries = [Run(p).summary for p in sorted((tmp_path / "study").iterdir())
+                 if (p / "summary.json").exists()]
+    statuses = [s["status"] for s in summaries]
+    assert len(statuses) == 4  # every trial ran
+    assert "diverged" in statuses and "completed" in statuses
+    assert proc.returncode == 1  # and the command says some trials failed
+    best = yaml_load(tmp_path / "study" / "optimization_results.yaml")
+    completed = [s["final"]["val_acc"] for s in summaries if s["status"] == "completed"]
+    assert best["best_value"] == pytest.approx(max(completed))  # from completed trials only
+
+
+def yaml_load(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def test_objective_is_what_the_run_returns(tmp_path):
+    from omegaconf import OmegaConf
+
+    from nnlab.train import objective
+
+    summary = {"final": {"val_acc": 0.75}, "best": {"val_loss": 0.2}}
+    assert objective(OmegaConf.create({"objective": "final.val_acc"}), summary) == 0.75
+    assert objective(OmegaConf.create({"objective": None}), summary) is summary
+    from nnlab.errors import UserError
+
+    with pytest.raises(UserError, match="objective"):
+        objective(OmegaConf.create({"objective": "final.nope"}), summary)
+
+
+def test_tensorboard_logger_writes_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    proc = nnlab("train", "logger=tensorboard", "epochs=3", "hydra.run.dir=run", "plots=false",
+                 cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    assert {"loss/train", "acc/test", "lr"} <= set(acc.Tags()["scalars"])
+    steps = [e.step for e in acc.Scalars("acc/test")]
+    assert steps == [1, 2, 3]
+    csv = Run(tmp_path / "run").metrics
+    assert acc.Scalars("acc/test")[-1].value == pytest.approx(csv["test_acc"].iloc[-1], abs=1e-5)
+
+
+def test_auto_device_spreads_sweep_jobs_over_gpus(monkeypatch):
+    from nnlab.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert [resolve_device("auto", k).index for k in range(5)] == [0, 1, 2, 0, 1]
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", 4) == torch.device("cpu")
