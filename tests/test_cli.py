@@ -32,7 +32,7 @@ def test_unknown_command_is_one_line(tmp_path):
     proc = nnlab("trian", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "nnlab: error: command: unknown value 'trian'; valid: train, report (did you mean 'train'?)"
+        "nnlab: error: command: unknown value 'trian'; valid: train, attack, report (did you mean 'train'?)"
     ]
 
 

@@ -16,7 +16,9 @@ from nnlab.data.formats import write_cifar_dataset, write_idx_dataset
 from nnlab.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-GROUPS = sorted(p.name for p in CONFIGS.iterdir() if p.is_dir() and not p.name.startswith("_"))
+# Groups of `nnlab train`'s config; `attack` belongs to `nnlab attack`, `hydra` to Hydra.
+GROUPS = sorted(p.name for p in CONFIGS.iterdir()
+                if p.is_dir() and not p.name.startswith("_") and p.name not in ("attack", "hydra"))
 
 
 def options(group: str) -> list[str]:
@@ -69,7 +71,8 @@ CASES = [(g, o) for g in GROUPS for o in options(g)]
 @pytest.mark.parametrize("group,option", CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_every_option_composes_and_instantiates(group, option):
     override = f"{group}=[{option}]" if group == "probe" else f"{group}={option}"
-    needs_images = option in IMAGE_MODELS or (group == "probe" and option != "boundary")
+    needs_images = (option in IMAGE_MODELS or (group == "probe" and option != "boundary")
+                    or group == "adversarial")
     cfg = compose_train(override, *(["dataset=mnist"] if needs_images else []))
     data, model, optimizer, scheduler, probes = build(cfg)
     assert isinstance(data, Dataset) and isinstance(model, torch.nn.Module)
@@ -121,3 +124,17 @@ def test_sweep_keys_are_short_top_level_names():
     for key in ("epochs", "batch_size", "loss", "device", "seed", "deterministic", "progress",
                 "early_stopping", "l1", "cpu_threads"):
         assert key in cfg, key
+
+
+@pytest.mark.parametrize("option", options("attack"))
+def test_every_attack_option_composes_and_instantiates(option):
+    from nnlab.attacks import AttackResult
+
+    with initialize_config_module("nnlab.configs", version_base="1.3"):
+        cfg = compose(config_name="attack", overrides=[f"attack={option}", "run=somewhere"])
+    attack = instantiate(cfg.attack)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x, y = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
+    target = torch.tensor([1, 2, 0, 1]) if option == "targeted_sign" else None
+    result = attack(model, x, y, target=target)
+    assert isinstance(result, AttackResult) and result.adversarial.shape == x.shape

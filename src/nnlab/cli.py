@@ -14,6 +14,7 @@ from pathlib import Path
 # command -> (module holding `run(cfg)`, primary config name, one-line description)
 COMMANDS = {
     "train": ("nnlab.train", "train", "train a model and write a run folder"),
+    "attack": ("nnlab.attack", "attack", "attack a trained model: adversarial examples and robustness"),
 }
 # command -> (module holding `main(argv)`, one-line description): plain commands, not Hydra apps
 PLAIN_COMMANDS = {

@@ -88,10 +88,14 @@ def evaluate(model, batches: Iterable, loss_fn) -> tuple[float, float]:
 
 
 def train_one_epoch(model, batches, optimizer, loss_fn, l1: float, epoch: int, bar,
-                    step_guard=contextlib.nullcontext) -> tuple[float, float]:
+                    step_guard=contextlib.nullcontext, adversary=None,
+                    adversarial_mix: float = 1.0) -> tuple[float, float]:
     """One pass over the training batches; mean data loss (without the L1 term) and accuracy.
 
     Each step runs inside `step_guard()`, which lets a caller hold a Ctrl-C until the step ends.
+    With an `adversary` (an attack), each batch is also attacked and the loss is
+    (1 - adversarial_mix) * clean loss + adversarial_mix * adversarial loss (Madry et al.: mix 1);
+    the reported loss and accuracy are then those of that mix / of the adversarial batch.
     """
     model.train()
     device = next(model.parameters()).device
@@ -100,8 +104,15 @@ def train_one_epoch(model, batches, optimizer, loss_fn, l1: float, epoch: int, b
     total_loss = total_correct = total = 0
     for step, (x, y) in enumerate(batches):
         with step_guard():
-            logits = model(x)
-            data_loss = loss_fn(logits, y)
+            if adversary is not None:
+                x_adv = adversary(model, x, y).adversarial.detach()
+                logits = model(x_adv)
+                data_loss = loss_fn(logits, y)
+                if adversarial_mix < 1:
+                    data_loss = adversarial_mix * data_loss + (1 - adversarial_mix) * loss_fn(model(x), y)
+            else:
+                logits = model(x)
+                data_loss = loss_fn(logits, y)
             loss = data_loss + l1 * l1_penalty(model) if l1 else data_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -133,6 +144,8 @@ def fit(
     start_epoch: int = 1,
     progress: bool = False,
     step_guard=contextlib.nullcontext,
+    adversary=None,
+    adversarial_mix: float = 1.0,
 ) -> str:
     """Train from `start_epoch` to `epochs`; returns 'completed' or 'early_stopped'.
 
@@ -145,7 +158,8 @@ def fit(
             bar.set_description(f"epoch {epoch}/{epochs}")
             lr = optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_one_epoch(
-                model, train_batches, optimizer, loss_fn, l1, epoch, bar, step_guard
+                model, train_batches, optimizer, loss_fn, l1, epoch, bar, step_guard, adversary,
+                adversarial_mix,
             )
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             for name, batches in eval_batches.items():

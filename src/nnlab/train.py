@@ -125,7 +125,8 @@ def run(cfg: DictConfig) -> dict:
         status = fit(model, optimizer, scheduler, make_loss(cfg.loss), train_batches, parts.eval_batches,
                      cfg.epochs, monitor, on_epoch_end, probes=probes, l1=cfg.l1,
                      start_epoch=start_epoch, progress=show_progress(cfg.progress),
-                     step_guard=stop_signal.deferred)
+                     step_guard=stop_signal.deferred, adversary=parts.adversary,
+                     adversarial_mix=cfg.adversarial.mix if parts.adversary is not None else 1.0)
         failure = None
     except Diverged as ex:
         status, failure = "diverged", ex
@@ -214,6 +215,7 @@ class Parts:
     monitor: Monitor
     train_batches: TensorBatcher
     eval_batches: dict
+    adversary: object = None  # an attack applied to every training batch (adversarial=...)
 
 
 def build(cfg: DictConfig, device: torch.device) -> Parts:
@@ -232,7 +234,16 @@ def build(cfg: DictConfig, device: torch.device) -> Parts:
     eval_batches = {name: TensorBatcher(split, max(cfg.batch_size, EVAL_BATCH_SIZE), device,
                                         shuffle=False)
                     for name, split in data.splits().items() if name != "train"}
-    return Parts(data, model, optimizer, scheduler, probes, monitor, train_batches, eval_batches)
+    adversary = None
+    if cfg.get("adversarial"):
+        if not data.is_image:
+            raise UserError("adversarial training attacks pixels in [0, 1]: it needs an image dataset")
+        mix = cfg.adversarial.get("mix", 1.0)
+        if isinstance(mix, bool) or not isinstance(mix, (int, float)) or not 0 < mix <= 1:
+            raise UserError(f"adversarial.mix: {mix!r} is out of range; it must be in (0, 1]")
+        adversary = instantiate(cfg.adversarial.attack)
+    return Parts(data, model, optimizer, scheduler, probes, monitor, train_batches, eval_batches,
+                 adversary)
 
 
 def monitored_metric(setting: str, data) -> str:

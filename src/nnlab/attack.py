@@ -1,0 +1,212 @@
+"""`nnlab attack run=RUN_DIR`: adversarial examples for a trained model, and what they do.
+
+Reads the training run's config and checkpoint (as data), rebuilds its dataset (same splits),
+attacks a chosen split in pixel space, and writes a new folder: attack.json, robustness.csv/png
+(when attack.eps is a list), gallery.png and adversarial.pt.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nnlab.attack_figures import gallery, robustness_curve
+from nnlab.engine import evaluating
+from nnlab.errors import UserError
+from nnlab.runs import environment, write_json
+from nnlab.runtime import resolve_device
+from nnlab.trained import load_trained
+
+log = logging.getLogger("nnlab.attack")
+
+
+def run(cfg: DictConfig) -> dict:
+    out = Path(HydraConfig.get().runtime.output_dir)
+    if OmegaConf.is_missing(cfg, "run"):
+        raise UserError("run=RUN_DIR is required: the folder of the `nnlab train` run to attack")
+    eps = cfg.attack.get("eps")
+    for value in (list(eps) if isinstance(eps, ListConfig) else [eps]):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= (1 if cfg.attack.get("norm", "linf") == "linf"
+                                                         else float("inf"))):
+            raise UserError(f"attack.eps: {value!r} is out of range; it must be a number in [0, 1] "
+                            "(pixel units) for Linf attacks, >= 0 for L2")
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    victim = load_trained(cfg.run, cfg.checkpoint, device)
+    if not victim.data.is_image:
+        raise UserError(f"nnlab attack works on image datasets (pixels in [0, 1]); {cfg.run} was "
+                        f"trained on {victim.data.name}")
+    x, y, indices = select(victim.data, cfg.split, cfg.n, cfg.indices)
+    targets, x, y, indices = make_targets(cfg.target, victim.model, x, y, indices,
+                                          victim.data.num_classes, cfg.seed, device)
+    eps_values = list(cfg.attack.eps) if isinstance(cfg.attack.get("eps"), ListConfig) else [None]
+    log.info("attacking %d %s samples of %s (%s) with %s", len(y), cfg.split, cfg.run,
+             victim.data.name, cfg.attack._target_.rsplit(".", 1)[-1])
+
+    results, adversarial = [], None
+    for eps in eps_values:
+        attack = instantiate(cfg.attack, **({"eps": eps} if eps is not None else {}))
+        adversarial, steps = attack_in_batches(attack, victim.model, x, y, targets, cfg.batch_size,
+                                               device)
+        result = measure(victim.model, x, adversarial, y, targets, steps, victim.data.num_classes,
+                         cfg.batch_size, device)
+        result["eps"] = float(eps) if eps is not None else cfg.attack.get("eps")
+        results.append(result)
+        log.info("eps=%s: accuracy %.4f -> %.4f, success rate %.4f", result["eps"],
+                 result["clean_acc"], result["adv_acc"], result["success_rate"])
+
+    report = {
+        "run": str(cfg.run),
+        "checkpoint": cfg.checkpoint,
+        "dataset": victim.data.name,
+        "split": cfg.split,
+        "n": len(y),
+        "attack": OmegaConf.to_container(cfg.attack, resolve=True),
+        "target": cfg.target,
+        "success_rate_note": ("untargeted: success_rate counts samples the model classified "
+                              "correctly before the attack and wrongly after; success_rate_all "
+                              "counts every sample misclassified after the attack. targeted: "
+                              "the share of samples classified as their target."),
+        "results": results if len(results) > 1 else None,
+        **({k: v for k, v in results[-1].items()} if len(results) == 1 else {}),
+        "transfer": transfer(cfg.transfer, victim, x, adversarial, y, cfg.batch_size, device),
+        **{"versions": environment()},
+    }
+    write_json(out / "attack.json", report)
+    torch.save({"adversarial": adversarial.cpu(), "indices": indices, "labels": y.cpu(),
+                "targets": targets.cpu() if targets is not None else None,
+                "eps": results[-1]["eps"]}, out / "adversarial.pt")
+    if len(results) > 1:
+        write_robustness(out, results)
+    with torch.no_grad(), evaluating(victim.model):
+        adv_pred = victim.model(adversarial[: cfg.gallery].to(device)).argmax(1).cpu()
+    gallery(x[: cfg.gallery].cpu(), adversarial[: cfg.gallery].cpu(), y[: cfg.gallery].cpu(), adv_pred,
+            indices[: cfg.gallery], targets[: cfg.gallery].cpu() if targets is not None else None,
+            victim.data.class_names, out / "gallery.png", title=_title(cfg, results[-1]))
+    log.info("wrote %s", out)
+    return report
+
+
+def select(data, split: str, n, indices):
+    splits = data.splits()
+    if split not in splits:
+        raise UserError(f"split: unknown value {split!r}; this run has: {', '.join(splits)}")
+    chosen = splits[split]
+    if indices is not None:
+        idx = torch.tensor([int(i) for i in indices], dtype=torch.long)
+        if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(chosen):
+            raise UserError(f"indices: every index must be in 0..{len(chosen) - 1} for the {split} split")
+    else:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise UserError(f"n: expected a positive integer or null, got {n!r}")
+        idx = torch.arange(min(n, len(chosen)) if n is not None else len(chosen))
+    x = chosen.x[idx].float() / 255 if chosen.x.dtype == torch.uint8 else chosen.x[idx]
+    return x, chosen.y[idx], idx
+
+
+def make_targets(mode, model, x, y, indices, num_classes: int, seed: int, device):
+    """Targets for a targeted attack (None when untargeted). `all` repeats each sample once for
+    every other class."""
+    if mode is None:
+        return None, x, y, indices
+    if mode == "all":
+        others = torch.tensor([[c for c in range(num_classes) if c != int(label)] for label in y])
+        reps = num_classes - 1
+        return (others.reshape(-1), x.repeat_interleave(reps, 0), y.repeat_interleave(reps),
+                indices.repeat_interleave(reps))
+    if mode == "random":
+        g = torch.Generator().manual_seed(seed)
+        shift = torch.randint(1, num_classes, (len(y),), generator=g)
+        return (y + shift) % num_classes, x, y, indices
+    if mode == "least_likely":
+        with torch.no_grad(), evaluating(model):
+            logits = torch.cat([model(x[i:i + 1000].to(device)).cpu() for i in range(0, len(x), 1000)])
+        return logits.argmin(1), x, y, indices
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode < num_classes:
+        keep = y != mode  # a sample already of the target class has nothing to do
+        return torch.full((int(keep.sum()),), mode), x[keep], y[keep], indices[keep]
+    raise UserError(f"target: unknown value {mode!r}; valid: null (untargeted), random, least_likely, "
+                    f"all, or a class index 0..{num_classes - 1}")
+
+
+def attack_in_batches(attack, model, x, y, targets, batch_size: int, device):
+    advs, steps = [], []
+    for i in range(0, len(y), batch_size):
+        t = targets[i:i + batch_size].to(device) if targets is not None else None
+        result = attack(model, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device), target=t)
+        advs.append(result.adversarial.detach().cpu())
+        steps.append(result.steps.cpu())
+    return torch.cat(advs), torch.cat(steps)
+
+
+@torch.no_grad()
+def predict(model, x, batch_size: int, device) -> torch.Tensor:
+    with evaluating(model):
+        return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
+                          for i in range(0, len(x), batch_size)])
+
+
+def measure(model, x, adv, y, targets, steps, num_classes, batch_size, device) -> dict:
+    clean, after = predict(model, x, batch_size, device), predict(model, adv, batch_size, device)
+    correct = clean == y
+    if targets is None:
+        success = after != y
+        rate = float(success[correct].float().mean()) if correct.any() else float("nan")
+    else:
+        success = after == targets
+        rate = float(success.float().mean())
+    delta = (adv - x).flatten(1)
+    l2, linf = delta.norm(dim=1), delta.abs().max(dim=1).values
+    per_class = {}
+    for c in range(num_classes):
+        mask = (y == c) & (correct if targets is None else torch.ones_like(correct))
+        if mask.any():
+            per_class[str(c)] = round(float(success[mask].float().mean()), 6)
+    return {
+        "clean_acc": float(correct.float().mean()),
+        "adv_acc": float((after == y).float().mean()),
+        "success_rate": rate,
+        "success_rate_all": float(success.float().mean()),
+        "l2_mean": float(l2.mean()), "l2_median": float(l2.median()),
+        "linf_mean": float(linf.mean()), "linf_median": float(linf.median()),
+        "steps_mean": float(steps.float().mean()), "steps_median": float(steps.float().median()),
+        "per_class_success": per_class,
+    }
+
+
+def transfer(run_dirs, victim, x, adversarial, y, batch_size, device) -> list[dict]:
+    """Score other trained models on the adversarial images (seeds/000 4.3)."""
+    scores = []
+    for run_dir in run_dirs or []:
+        other = load_trained(run_dir, "best", device)
+        if other.data.input_shape != victim.data.input_shape:
+            raise UserError(f"transfer: {run_dir} takes inputs of shape {other.data.input_shape}, "
+                            f"not {victim.data.input_shape}")
+        scores.append({"run": str(run_dir),
+                       "clean_acc": float((predict(other.model, x, batch_size, device) == y).float().mean()),
+                       "adv_acc": float((predict(other.model, adversarial, batch_size, device) == y)
+                                        .float().mean())})
+        log.info("transfer to %s: accuracy %.4f -> %.4f", run_dir, scores[-1]["clean_acc"],
+                 scores[-1]["adv_acc"])
+    return scores
+
+
+def write_robustness(out: Path, results: list[dict]) -> None:
+    import pandas as pd
+
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "per_class_success"} for r in results])
+    columns = ["eps"] + [c for c in table.columns if c != "eps"]
+    table[columns].to_csv(out / "robustness.csv", index=False)
+    robustness_curve(table, out / "robustness.png")
+
+
+def _title(cfg, result) -> str:
+    name = cfg.attack._target_.rsplit(".", 1)[-1]
+    eps = f", eps={result['eps']}" if result.get("eps") is not None else ""
+    return f"{name}{eps}: accuracy {result['clean_acc']:.3f} -> {result['adv_acc']:.3f}"

@@ -1,0 +1,61 @@
+"""Figures of `nnlab attack`: the gallery of adversarial examples and the robustness curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from nnlab.plots import plt
+
+
+def _show(ax, image: torch.Tensor, cmap="gray", symmetric=False) -> None:
+    image = image.detach().cpu()
+    if image.shape[0] == 1:
+        if symmetric:
+            m = float(image.abs().max()) or 1.0
+            ax.imshow(image[0].numpy(), cmap="seismic", vmin=-m, vmax=m)
+        else:
+            ax.imshow(image[0].numpy(), cmap=cmap, vmin=0, vmax=1)
+    else:
+        if symmetric:  # rescale the perturbation to [0, 1] around grey
+            m = float(image.abs().max()) or 1.0
+            image = image / (2 * m) + 0.5
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def gallery(x, adv, y, adv_pred, indices, targets, class_names, path: Path, title: str = "") -> None:
+    """One row per sample: original | perturbation (rescaled) | adversarial, titled with the index,
+    true label and prediction or target, like the figures of seeds/000 and seeds/002."""
+    n = len(x)
+    if n == 0:
+        return
+    names = class_names or [str(i) for i in range(int(max(y.max(), adv_pred.max())) + 1)]
+    fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n), squeeze=False, constrained_layout=True)
+    for row in range(n):
+        goal = (f"target: {names[int(targets[row])]}" if targets is not None
+                else f"predicted: {names[int(adv_pred[row])]}")
+        _show(axes[row, 0], x[row])
+        axes[row, 0].set_title(f"#{int(indices[row])} true: {names[int(y[row])]}", fontsize=8)
+        _show(axes[row, 1], adv[row] - x[row], symmetric=True)
+        axes[row, 1].set_title("perturbation (rescaled)", fontsize=8)
+        _show(axes[row, 2], adv[row])
+        axes[row, 2].set_title(f"{goal}, got {names[int(adv_pred[row])]}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def robustness_curve(table, path: Path) -> None:
+    """Accuracy under attack (and success rate) against eps."""
+    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    ax.plot(table["eps"], table["adv_acc"], "o-", label="accuracy under attack")
+    ax.plot(table["eps"], table["success_rate"], "s--", label="success rate")
+    ax.set(xlabel="eps", ylabel="fraction", ylim=(-0.02, 1.02), title="robustness")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,14 @@
+"""Adversarial attacks on nnlab models (pixels in [0, 1], normalisation inside the model).
+
+    attack = PGD(eps=8/255, alpha=2/255, steps=10)          # or instantiate(cfg.attack)
+    result = attack(model, x, y)                             # untargeted
+    result = PGD(eps=0.03, alpha=0.01, steps=20, targeted=True)(model, x, y, target=t)
+    result.adversarial, result.steps, result.success
+"""
+
+from nnlab.attacks.base import AttackResult
+from nnlab.attacks.gradient import FGSM, IFGSM, PGD, TargetedSign
+from nnlab.attacks.targets import least_likely_targets, random_other_targets
+
+__all__ = ["AttackResult", "FGSM", "IFGSM", "PGD", "TargetedSign", "least_likely_targets",
+           "random_other_targets"]

@@ -1,0 +1,203 @@
+"""What every attack shares: the result type, hyperparameter checks, input checks, model handling.
+
+Conventions (all attacks):
+
+- Inputs are pixels in [0, 1] with the batch first, e.g. (N, C, H, W); models normalise inside.
+- Losses are per-sample cross-entropies *summed* over the batch, so each sample's gradient is
+  independent of the batch size and a batch gives the same result as its samples one by one.
+- The model is put in eval mode for the attack and every submodule gets its own previous
+  `training` flag back afterwards; gradients are taken with `torch.autograd.grad` w.r.t. the
+  input only, so parameters' `.grad` are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnlab.errors import UserError, choice_error
+
+NORMS = ("linf", "l2")
+
+
+@dataclass
+class AttackResult:
+    """`adversarial`: same shape/dtype/device as the input, pixels in [0, 1].
+    `steps`: LongTensor (N,), gradient steps spent on each sample (0 where none was needed).
+    `success`: BoolTensor (N,), whether `adversarial` fools the model (untargeted: prediction != y;
+    targeted: prediction == target), computed on the returned images."""
+
+    adversarial: torch.Tensor
+    steps: torch.Tensor
+    success: torch.Tensor | None = None
+
+
+# ---------------------------------------------------------------------------- hyperparameters
+
+_FRACTION = re.compile(r"^\s*([0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*$")
+
+
+def check_number(key: str, value, *, low: float = 0.0, high: float | None = None,
+                 low_open: bool = False) -> float:
+    """A finite float in [low, high] (or (low, high] with low_open); accepts "8/255" strings."""
+    if isinstance(value, str):
+        match = _FRACTION.match(value)
+        try:
+            value = float(match.group(1)) / float(match.group(2)) if match else float(value)
+        except (ValueError, ZeroDivisionError):
+            raise UserError(f"{key}: expected a number such as 0.03 or 8/255, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{key}: expected a number such as 0.03 or 8/255, got {value!r}")
+    value = float(value)
+    bad = value != value or value in (float("inf"), float("-inf"))
+    bad = bad or (value <= low if low_open else value < low) or (high is not None and value > high)
+    if bad:
+        lo = "(" if low_open else "["
+        hi = f"{high:g}]" if high is not None else "inf)"
+        raise UserError(f"{key}: {value:g} is out of range; it must be in {lo}{low:g}, {hi}")
+    return value
+
+
+def check_int(key: str, value, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{key}: expected a whole number >= {low}, got {value!r}")
+    if value < low:
+        raise UserError(f"{key}: {value} is out of range; it must be >= {low}")
+    return int(value)
+
+
+def check_bool(key: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def check_eps(value, norm: str = "linf", *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    return check_number("attack.eps", value, high=1.0 if norm == "linf" else None)
+
+
+def check_norm(value) -> str:
+    if value not in NORMS:
+        raise choice_error("attack.norm", value, NORMS)
+    return value
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def check_inputs(x, y, target, *, targeted: bool | None):
+    """Validate one call. `targeted`: True needs `target`, False forbids it, None (attacks that are
+    always targeted) needs it too. Returns detached (x, y, target) on x's device."""
+    x = check_pixels(x)
+    n = x.shape[0]
+    y = _labels("attack labels (y)", y, n, x.device)
+    if target is not None:
+        if targeted is False:
+            raise UserError("attack.targeted: target labels were given but the attack was built with "
+                            "targeted=false; build it with targeted=true for a targeted attack")
+        target = _labels("attack target", target, n, x.device)
+    elif targeted is not False:
+        raise UserError("attack.targeted: this attack is targeted and needs target labels; pass "
+                        "target=least_likely_targets(model, x) or random_other_targets(y, classes)")
+    return x.detach(), y, target
+
+
+def check_pixels(x) -> torch.Tensor:
+    """x detached, after checking it is a float batch of pixels in [0, 1]."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or not x.is_floating_point():
+        raise UserError("attack input: expected a float tensor of pixels with the batch first, "
+                        f"e.g. (N, C, H, W); got {_describe(x)}")
+    if x.numel() and (x.min() < 0 or x.max() > 1 or not torch.isfinite(x).all()):
+        raise UserError(f"attack input: pixels must be in [0, 1] (got min {x.min().item():g}, max "
+                        f"{x.max().item():g}); nnlab models normalise inside, so pass raw pixels")
+    return x.detach()
+
+
+def _labels(what: str, labels, n: int, device) -> torch.Tensor:
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != n \
+            or labels.is_floating_point() or labels.dtype == torch.bool:
+        raise UserError(f"{what}: expected integer class labels of shape ({n},), got {_describe(labels)}")
+    return labels.detach().to(device=device, dtype=torch.long)
+
+
+def check_label_range(what: str, labels: torch.Tensor, num_classes: int) -> None:
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UserError(f"{what}: labels must be in [0, {num_classes - 1}] for a model with "
+                        f"{num_classes} outputs; got values in "
+                        f"[{labels.min().item()}, {labels.max().item()}]")
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return repr(value) if not hasattr(value, "shape") else f"{type(value).__name__} {tuple(value.shape)}"
+
+
+# ---------------------------------------------------------------------------- model
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Eval mode inside; every submodule's own `training` flag restored on exit (even on errors)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.enable_grad():
+            yield model
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+def input_grad(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, ascend: bool = True):
+    """(gradient, logits) of the summed cross-entropy w.r.t. x only; params' .grad untouched.
+    `ascend=False` returns the gradient of the negated loss (towards `labels`)."""
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    loss = F.cross_entropy(logits, labels, reduction="sum")
+    (grad,) = torch.autograd.grad(loss if ascend else -loss, x)
+    return grad, logits.detach()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model(x).argmax(dim=1)
+
+
+@torch.no_grad()
+def per_sample_loss(model: nn.Module, x: torch.Tensor, labels: torch.Tensor):
+    logits = model(x)
+    return F.cross_entropy(logits, labels, reduction="none"), logits.argmax(dim=1)
+
+
+def success_of(pred: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    return pred == target if target is not None else pred != y
+
+
+# ---------------------------------------------------------------------------- geometry
+
+
+def flat_norm(t: torch.Tensor) -> torch.Tensor:
+    """Per-sample L2 norm, shaped (N, 1, 1, ...) to broadcast against t."""
+    return t.flatten(1).norm(p=2, dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+
+def project(adv: torch.Tensor, x: torch.Tensor, eps: float | None, norm: str) -> torch.Tensor:
+    """Onto the eps ball around x (no ball if eps is None), then onto [0, 1]. Clamping to [0, 1]
+    only moves coordinates towards x (x is in [0, 1]), so the result stays inside the ball."""
+    if eps is not None:
+        delta = adv - x
+        if norm == "linf":
+            delta = delta.clamp(-eps, eps)
+        else:  # same rule as torchattacks.PGDL2: scale by min(1, eps / ||delta||), no 0/0 at eps=0
+            norms = flat_norm(delta)
+            delta = delta * torch.where(norms > eps, eps / norms.clamp_min(1e-30), torch.ones_like(norms))
+        adv = x + delta
+    return adv.clamp(0.0, 1.0)

@@ -1,0 +1,114 @@
+"""`nnlab attack` end to end on a LeNet trained on MNIST-format files."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import nnlab, train
+from nnlab.data.formats import write_idx_dataset
+from nnlab.runs import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two LeNets (different seeds) on small MNIST-format files, 90%+ on their test split."""
+    root = tmp_path_factory.mktemp("attack")
+    write_idx_dataset(root / "data" / "MNIST" / "raw", n_train=1500, n_test=300)
+    for name, seed in (("victim", 0), ("other", 1)):
+        train(root, "dataset=mnist", "model=lenet", "epochs=3", "dataset.val_size=100",
+              "optimizer.lr=0.003", f"seed={seed}", "plots=false", run_dir=name)
+    return root
+
+
+def attack(root, *args, out="att"):
+    return nnlab("attack", "run=victim", f"hydra.run.dir={out}", *args, cwd=root)
+
+
+def test_fgsm_writes_every_output(trained):
+    proc = attack(trained, "attack=fgsm", "attack.eps=0.3", "n=200", out="fgsm")
+    assert proc.returncode == 0, proc.stderr
+    out = trained / "fgsm"
+    report = json.loads((out / "attack.json").read_text())
+    assert report["n"] == 200 and report["run"] == "victim" and report["split"] == "test"
+    assert report["clean_acc"] > 0.8
+    assert report["adv_acc"] < report["clean_acc"]
+    assert report["linf_mean"] == pytest.approx(0.3, abs=1e-4) or report["linf_mean"] < 0.3 + 1e-6
+    saved = load_checkpoint(out / "adversarial.pt")
+    assert saved["adversarial"].shape == (200, 1, 28, 28)
+    assert saved["indices"].tolist() == list(range(200))
+    assert float((saved["adversarial"] - saved["adversarial"].clamp(0, 1)).abs().max()) == 0
+    assert (out / "gallery.png").stat().st_size > 10000
+
+
+def test_eps_list_gives_a_robustness_curve(trained):
+    proc = attack(trained, "attack=pgd", "attack.eps=[0,0.1,0.3]", "attack.steps=10",
+                  "attack.alpha=0.05", "n=100", out="curve")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(trained / "curve" / "robustness.csv")
+    assert table["eps"].tolist() == [0.0, 0.1, 0.3]
+    assert table["adv_acc"].iloc[0] == pytest.approx(table["clean_acc"].iloc[0])  # eps 0: no change
+    assert table["adv_acc"].is_monotonic_decreasing
+    assert table["adv_acc"].iloc[-1] < 0.2
+    assert (trained / "curve" / "robustness.png").is_file()
+
+
+def test_targeted_attack_with_random_targets_and_transfer(trained):
+    proc = attack(trained, "attack=targeted_sign", "target=random", "n=60", "transfer=[other]",
+                  out="targeted")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((trained / "targeted" / "attack.json").read_text())
+    saved = load_checkpoint(trained / "targeted" / "adversarial.pt")
+    assert (saved["targets"] != saved["labels"]).all()
+    assert report["success_rate"] > 0.9
+    (score,) = report["transfer"]
+    assert score["run"] == "other" and score["clean_acc"] > 0.8
+    assert score["adv_acc"] > report["adv_acc"]  # adversarial images transfer only partly
+
+
+def test_every_other_class_as_target(trained):
+    proc = attack(trained, "attack=targeted_sign", "target=all", "indices=[0,1]", out="all")
+    assert proc.returncode == 0, proc.stderr
+    saved = load_checkpoint(trained / "all" / "adversarial.pt")
+    assert len(saved["targets"]) == 18 and saved["indices"].tolist() == [0] * 9 + [1] * 9
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["run=nowhere"], "not a training run folder"),
+    (["attack.eps=1.5"], "attack.eps"),
+    (["attack=nope"], "attack=nope"),
+    (["target=banana", "attack=targeted_sign"], "target"),
+    (["indices=[100000]"], "indices"),
+])
+def test_bad_input_is_one_line(trained, args, fragment):
+    proc = nnlab("attack", "run=victim", *args, cwd=trained)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert fragment in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_missing_run_is_one_line(tmp_path):
+    proc = nnlab("attack", cwd=tmp_path)
+    assert proc.returncode == 2 and "run=RUN_DIR is required" in proc.stderr
+
+
+_ = torch
+
+
+def test_adversarial_training_leaves_more_standing_under_pgd(trained):
+    """Madry-style training (PGD examples per batch) against a normally trained LeNet, both
+    attacked with the same PGD."""
+    proc = train(trained, "dataset=mnist", "model=lenet", "epochs=3", "dataset.val_size=100",
+                 "optimizer.lr=0.003", "plots=false", "adversarial=pgd", "adversarial.attack.eps=0.2",
+                 "adversarial.attack.steps=5", "adversarial.attack.alpha=0.05", run_dir="robust")
+    assert proc.returncode == 0
+    scores = {}
+    for run in ("victim", "robust"):
+        res = nnlab("attack", f"run={run}", "attack=pgd", "attack.eps=0.2", "attack.steps=10",
+                    "attack.alpha=0.03", "n=200", f"hydra.run.dir=pgd_{run}", cwd=trained)
+        assert res.returncode == 0, res.stderr
+        scores[run] = json.loads((trained / f"pgd_{run}" / "attack.json").read_text())["adv_acc"]
+    assert scores["robust"] > scores["victim"] + 0.3, scores
