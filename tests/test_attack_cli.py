@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 
 from conftest import nnlab, train
 from nnlab.data.formats import write_idx_dataset
@@ -94,8 +93,6 @@ def test_missing_run_is_one_line(tmp_path):
     proc = nnlab("attack", cwd=tmp_path)
     assert proc.returncode == 2 and "run=RUN_DIR is required" in proc.stderr
 
-
-_ = torch
 
 
 def test_adversarial_training_leaves_more_standing_under_pgd(trained):

@@ -3,7 +3,6 @@ random overrides and random dataset bytes), untrusted checkpoints, unwritable ou
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
@@ -228,5 +227,3 @@ def test_random_bytes_as_a_cifar_batch_fail_clearly(tmp_path_factory, data):
     with pytest.raises(UserError, match="data_batch_2"):
         make_vision("cifar10", root=str(root), val_size=0, download=False)
 
-
-_ = json
