@@ -58,8 +58,9 @@ def run(cfg: DictConfig) -> dict:
                          cfg.batch_size, device)
         result["eps"] = float(eps) if eps is not None else cfg.attack.get("eps")
         results.append(result)
-        log.info("eps=%s: accuracy %.4f -> %.4f, success rate %.4f", result["eps"],
-                 result["clean_acc"], result["adv_acc"], result["success_rate"])
+        log.info("%saccuracy %.4f -> %.4f, success rate %.4f, median L2 %.4f",
+                 f"eps={result['eps']}: " if result["eps"] is not None else "", result["clean_acc"],
+                 result["adv_acc"], result["success_rate"], result["l2_median"])
 
     report = {
         "run": str(cfg.run),

@@ -7,8 +7,10 @@
 """
 
 from nnlab.attacks.base import AttackResult
+from nnlab.attacks.cw import CarliniWagnerL2
+from nnlab.attacks.deepfool import DeepFool
 from nnlab.attacks.gradient import FGSM, IFGSM, PGD, TargetedSign
 from nnlab.attacks.targets import least_likely_targets, random_other_targets
 
-__all__ = ["AttackResult", "FGSM", "IFGSM", "PGD", "TargetedSign", "least_likely_targets",
-           "random_other_targets"]
+__all__ = ["AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "IFGSM", "PGD", "TargetedSign",
+           "least_likely_targets", "random_other_targets"]
