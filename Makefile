@@ -27,7 +27,7 @@ test-all: install ## run every test, slow ones included
 	$(PY) -m pytest -q -n 2
 
 lint: install ## ruff: lint and import order
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests scripts
 
 bench: install ## time nnlab's training loop against the standard DataLoader pipeline (minutes)
 	mkdir -p outputs/bench
