@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nnlab.attack_figures import gallery, robustness_curve
+from nnlab.attacks import least_likely_targets, random_other_targets
 from nnlab.engine import evaluating
 from nnlab.errors import UserError
 from nnlab.runs import environment, write_json
@@ -122,13 +123,10 @@ def make_targets(mode, model, x, y, indices, num_classes: int, seed: int, device
         return (others.reshape(-1), x.repeat_interleave(reps, 0), y.repeat_interleave(reps),
                 indices.repeat_interleave(reps))
     if mode == "random":
-        g = torch.Generator().manual_seed(seed)
-        shift = torch.randint(1, num_classes, (len(y),), generator=g)
-        return (y + shift) % num_classes, x, y, indices
+        return random_other_targets(y, num_classes, torch.Generator().manual_seed(seed)), x, y, indices
     if mode == "least_likely":
-        with torch.no_grad(), evaluating(model):
-            logits = torch.cat([model(x[i:i + 1000].to(device)).cpu() for i in range(0, len(x), 1000)])
-        return logits.argmin(1), x, y, indices
+        chunks = [least_likely_targets(model, x[i:i + 1000].to(device)).cpu() for i in range(0, len(x), 1000)]
+        return torch.cat(chunks), x, y, indices
     if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode < num_classes:
         keep = y != mode  # a sample already of the target class has nothing to do
         return torch.full((int(keep.sum()),), mode), x[keep], y[keep], indices[keep]
