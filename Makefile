@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all lint bench clean
+.PHONY: help install run test test-all lint bench clean reproduce
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,3 +36,10 @@ bench: install ## time nnlab's training loop against the standard DataLoader pip
 clean: ## remove run outputs, caches and build files (keeps .venv and data/)
 	rm -rf outputs multirun build dist .pytest_cache .ruff_cache src/*.egg-info
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
+
+# --- seed experiments (issue 6): scripts/reproduce.py runs one, scripts/experiments/ holds them
+reproduce: install ## list the seed experiments; `make reproduce-NAME [OUT=DIR] [FULL=1]` runs one
+	$(PY) scripts/reproduce.py
+
+reproduce-%: install
+	$(PY) scripts/reproduce.py $* $(if $(OUT),--out $(OUT)) $(if $(FULL),--full)

@@ -182,7 +182,7 @@ def _pivot_markdown(report: Report, metric: str, which: str) -> str:
     cells = [_number(v, bold=v == best) if status in OK_STATUSES else status
              for v, status in zip(values, t["status"], strict=True)]
     if not swept:
-        return _md_table(["job", metric], [[job, cell] for job, cell in zip(t["job"], cells,
+        return md_table(["job", metric], [[job, cell] for job, cell in zip(t["job"], cells,
                                                                                strict=True)])
     levels = _levels(t, swept)
     row_keys, col_key = swept[:-1], swept[-1]
@@ -190,13 +190,13 @@ def _pivot_markdown(report: Report, metric: str, which: str) -> str:
     for (_, job), cell in zip(t.iterrows(), cells, strict=True):
         grouped.setdefault(tuple(_value(job[k]) for k in swept), []).append(cell)
     if not row_keys:
-        return _md_table([col_key, metric], [[v, " / ".join(grouped.get((v,), ["-"]))]
+        return md_table([col_key, metric], [[v, " / ".join(grouped.get((v,), ["-"]))]
                                              for v in levels[col_key]])
     header = [*row_keys[:-1], f"{row_keys[-1]} \\ {col_key}", *levels[col_key]]
     rows = []
     for row in dict.fromkeys(k[:-1] for k in sorted(grouped, key=lambda k: _rank(k, swept, levels))):
         rows.append([*row, *(" / ".join(grouped.get((*row, c), ["-"])) for c in levels[col_key])])
-    return _md_table(header, rows)
+    return md_table(header, rows)
 
 
 def _rank(key: tuple, swept: list[str], levels: dict[str, list[str]]) -> tuple:
@@ -210,11 +210,11 @@ def _jobs_markdown(report: Report) -> str:
     columns = ["job", "status", *report.swept, "epochs_completed", "best_epoch", *metrics,
                "wall_time_s", "note"]
     header = [{"epochs_completed": "epochs done"}.get(c, c.removeprefix("final_")) for c in columns]
-    return _md_table(header, [[_number(r[c]) if c in metrics else _cell(r[c]) for c in columns]
+    return md_table(header, [[_number(r[c]) if c in metrics else _cell(r[c]) for c in columns]
                               for _, r in t.iterrows()])
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = [header, ["---"] * len(header), *rows]
     return "\n".join("| " + " | ".join(_cell(c).replace("|", "\\|") for c in line) + " |"
                      for line in lines)

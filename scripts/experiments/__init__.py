@@ -1,0 +1,1 @@
+"""One module per seed experiment; see scripts/reproduce.py."""
