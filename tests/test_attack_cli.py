@@ -73,10 +73,41 @@ def test_every_other_class_as_target(trained):
     assert proc.returncode == 0, proc.stderr
     saved = load_checkpoint(trained / "all" / "adversarial.pt")
     assert len(saved["targets"]) == 18 and saved["indices"].tolist() == [0] * 9 + [1] * 9
+    assert (trained / "all" / "targets_grid.png").stat().st_size > 10000  # sample x target grid
+
+
+def test_generator_attack(trained):
+    """seeds/001: a generator trained on the run's training split (never the attacked images),
+    the classifier frozen, sends unseen test images of classes 0 and 1 to class 3."""
+    proc = attack(trained, "attack=generator", "target=3", "classes=[0,1]", "per_class=10",
+                  "attack.epochs=20", "attack.batch_size=50", "attack.train_n=1000", "attack.width=8",
+                  out="generator")
+    assert proc.returncode == 0, proc.stderr
+    out = trained / "generator"
+    report = json.loads((out / "attack.json").read_text())
+    saved = load_checkpoint(out / "adversarial.pt")
+    assert sorted(set(saved["labels"].tolist())) == [0, 1] and saved["targets"].tolist() == [3] * 20
+    assert list(report["generators"]) == ["3"] and report["generators"]["3"]["train_n"] == 1000
+    assert report["generators"]["3"]["train_success"] > 0.8
+    assert report["success_rate"] > 0.8
+    assert report["linf_median"] <= 0.3 + 1e-6
+
+
+def test_classes_and_per_class_select_samples(trained):
+    proc = attack(trained, "attack=fgsm", "classes=[2,7]", "per_class=3", out="subset")
+    assert proc.returncode == 0, proc.stderr
+    saved = load_checkpoint(trained / "subset" / "adversarial.pt")
+    labels = saved["labels"].tolist()
+    assert sorted(labels) == [2, 2, 2, 7, 7, 7]
+    assert saved["indices"].tolist() == sorted(saved["indices"].tolist())  # first of each class
 
 
 @pytest.mark.parametrize("args,fragment", [
     (["run=nowhere"], "not a training run folder"),
+    (["classes=[12]"], "classes"),
+    (["per_class=0"], "per_class"),
+    (["attack=generator", "attack.eps=null"], "unbounded"),
+    (["attack=generator"], "needs target"),
     (["attack.eps=1.5"], "attack.eps"),
     (["attack=nope"], "attack=nope"),
     (["target=banana", "attack=targeted_sign"], "target"),

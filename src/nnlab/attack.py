@@ -15,8 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from nnlab.attack_figures import gallery, robustness_curve
-from nnlab.attacks import least_likely_targets, random_other_targets
+from nnlab.attack_figures import gallery, robustness_curve, target_grid
+from nnlab.attack_inputs import make_targets, select
 from nnlab.engine import evaluating
 from nnlab.errors import UserError
 from nnlab.runs import environment, write_json
@@ -43,7 +43,8 @@ def run(cfg: DictConfig) -> dict:
     if not victim.data.is_image:
         raise UserError(f"nnlab attack works on image datasets (pixels in [0, 1]); {cfg.run} was "
                         f"trained on {victim.data.name}")
-    x, y, indices = select(victim.data, cfg.split, cfg.n, cfg.indices)
+    x, y, indices = select(victim.data, cfg.split, cfg.n, cfg.indices, cfg.get("classes"),
+                           cfg.get("per_class"))
     targets, x, y, indices = make_targets(cfg.target, victim.model, x, y, indices,
                                           victim.data.num_classes, cfg.seed, device)
     eps_values = list(cfg.attack.eps) if isinstance(cfg.attack.get("eps"), ListConfig) else [None]
@@ -53,11 +54,15 @@ def run(cfg: DictConfig) -> dict:
     results, adversarial = [], None
     for eps in eps_values:
         attack = instantiate(cfg.attack, **({"eps": eps} if eps is not None else {}))
+        if hasattr(attack, "fit"):  # attacks that learn (the generator attack) train first
+            generators = fit_on_training_split(attack, victim, targets, device)
         adversarial, steps = attack_in_batches(attack, victim.model, x, y, targets, cfg.batch_size,
                                                device)
         result = measure(victim.model, x, adversarial, y, targets, steps, victim.data.num_classes,
                          cfg.batch_size, device)
         result["eps"] = float(eps) if eps is not None else cfg.attack.get("eps")
+        if hasattr(attack, "fit"):
+            result["generators"] = generators
         results.append(result)
         log.info("%saccuracy %.4f -> %.4f, success rate %.4f, median L2 %.4f",
                  f"eps={result['eps']}: " if result["eps"] is not None else "", result["clean_acc"],
@@ -91,47 +96,26 @@ def run(cfg: DictConfig) -> dict:
     gallery(x[: cfg.gallery].cpu(), adversarial[: cfg.gallery].cpu(), y[: cfg.gallery].cpu(), adv_pred,
             indices[: cfg.gallery], targets[: cfg.gallery].cpu() if targets is not None else None,
             victim.data.class_names, out / "gallery.png", title=_title(cfg, results[-1]))
+    if cfg.target == "all":
+        target_grid(x, adversarial, y, targets, indices, predict(victim.model, adversarial,
+                    cfg.batch_size, device), victim.data.class_names, cfg.gallery,
+                    out / "targets_grid.png", title=_title(cfg, results[-1]))
     log.info("wrote %s", out)
     return report
 
 
-def select(data, split: str, n, indices):
-    splits = data.splits()
-    if split not in splits:
-        raise UserError(f"split: unknown value {split!r}; this run has: {', '.join(splits)}")
-    chosen = splits[split]
-    if indices is not None:
-        idx = torch.tensor([int(i) for i in indices], dtype=torch.long)
-        if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(chosen):
-            raise UserError(f"indices: every index must be in 0..{len(chosen) - 1} for the {split} split")
-    else:
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise UserError(f"n: expected a positive integer or null, got {n!r}")
-        idx = torch.arange(min(n, len(chosen)) if n is not None else len(chosen))
-    x = chosen.x[idx].float() / 255 if chosen.x.dtype == torch.uint8 else chosen.x[idx]
-    return x, chosen.y[idx], idx
-
-
-def make_targets(mode, model, x, y, indices, num_classes: int, seed: int, device):
-    """Targets for a targeted attack (None when untargeted). `all` repeats each sample once for
-    every other class."""
-    if mode is None:
-        return None, x, y, indices
-    if mode == "all":
-        others = torch.tensor([[c for c in range(num_classes) if c != int(label)] for label in y])
-        reps = num_classes - 1
-        return (others.reshape(-1), x.repeat_interleave(reps, 0), y.repeat_interleave(reps),
-                indices.repeat_interleave(reps))
-    if mode == "random":
-        return random_other_targets(y, num_classes, torch.Generator().manual_seed(seed)), x, y, indices
-    if mode == "least_likely":
-        chunks = [least_likely_targets(model, x[i:i + 1000].to(device)).cpu() for i in range(0, len(x), 1000)]
-        return torch.cat(chunks), x, y, indices
-    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode < num_classes:
-        keep = y != mode  # a sample already of the target class has nothing to do
-        return torch.full((int(keep.sum()),), mode), x[keep], y[keep], indices[keep]
-    raise UserError(f"target: unknown value {mode!r}; valid: null (untargeted), random, least_likely, "
-                    f"all, or a class index 0..{num_classes - 1}")
+def fit_on_training_split(attack, victim, targets, device) -> dict:
+    """Train a learning attack on the run's training split (its own samples, never the attacked
+    ones): one generator per target class in use. Returns its training log for attack.json."""
+    train = victim.data.splits()["train"]
+    limit = getattr(attack, "train_n", None)
+    count = len(train) if limit is None else min(len(train), 2 * limit)  # room for leaving out each target
+    x = train.x[:count].float() / 255 if train.x.dtype == torch.uint8 else train.x[:count]
+    classes = sorted({int(t) for t in targets.tolist()}) if targets is not None else None
+    log.info("training %s on up to %d training samples", "generators for targets "
+             f"{classes}" if classes else "an untargeted generator", count)
+    trained = attack.fit(victim.model, x.to(device), train.y[:count].to(device), classes)
+    return {str(k): v for k, v in trained.items()}
 
 
 def attack_in_batches(attack, model, x, y, targets, batch_size: int, device):

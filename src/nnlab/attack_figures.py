@@ -59,3 +59,37 @@ def robustness_curve(table, path: Path) -> None:
     ax.legend()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def target_grid(x, adv, y, targets, indices, adv_pred, class_names, max_rows: int, path: Path,
+                title: str = "") -> None:
+    """`target=all`: one row per attacked sample (original first), one column per target class,
+    each cell the adversarial image titled with the class it was sent to and the prediction
+    (seeds/001's digit x target grid). Cells where the target was missed are titled in red."""
+    rows = list(dict.fromkeys(int(i) for i in indices.tolist()))[:max_rows]
+    if not rows:
+        return
+    classes = sorted({int(t) for t in targets.tolist()} | {int(v) for v in y.tolist()})
+    names = class_names or [str(c) for c in range(max(classes) + 1)]
+    fig, axes = plt.subplots(len(rows), len(classes) + 1, squeeze=False, constrained_layout=True,
+                             figsize=(1.25 * (len(classes) + 1), 1.4 * len(rows)))
+    for r, index in enumerate(rows):
+        mine = (indices == index).nonzero()[:, 0]
+        first = int(mine[0])
+        _show(axes[r, 0], x[first])
+        axes[r, 0].set_title(f"#{index} {names[int(y[first])]}", fontsize=7)
+        for c, cls in enumerate(classes, start=1):
+            axes[r, c].axis("off")
+            hit = mine[targets[mine] == cls]
+            if len(hit) == 0:
+                continue
+            k = int(hit[0])
+            _show(axes[r, c], adv[k])
+            axes[r, c].axis("on")
+            ok = int(adv_pred[k]) == cls
+            axes[r, c].set_title(f"->{names[cls]}: {names[int(adv_pred[k])]}", fontsize=7,
+                                 color="black" if ok else "red")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -4,13 +4,15 @@
     result = attack(model, x, y)                             # untargeted
     result = PGD(eps=0.03, alpha=0.01, steps=20, targeted=True)(model, x, y, target=t)
     result.adversarial, result.steps, result.success
+    attack = GeneratorAttack(eps=0.3); attack.fit(model, x_train, y_train, targets=[3])  # trained f
 """
 
 from nnlab.attacks.base import AttackResult
 from nnlab.attacks.cw import CarliniWagnerL2
 from nnlab.attacks.deepfool import DeepFool
+from nnlab.attacks.generator import GeneratorAttack
 from nnlab.attacks.gradient import FGSM, IFGSM, PGD, TargetedSign
 from nnlab.attacks.targets import least_likely_targets, random_other_targets
 
-__all__ = ["AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "IFGSM", "PGD", "TargetedSign",
-           "least_likely_targets", "random_other_targets"]
+__all__ = ["AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "GeneratorAttack", "IFGSM", "PGD",
+           "TargetedSign", "least_likely_targets", "random_other_targets"]

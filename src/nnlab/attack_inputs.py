@@ -1,0 +1,75 @@
+"""What `nnlab attack` attacks: which samples of the split (first n, indices, classes, per class)
+and, for targeted attacks, which target each sample is sent to."""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import ListConfig
+
+from nnlab.attacks import least_likely_targets, random_other_targets
+from nnlab.errors import UserError
+
+
+def select(data, split: str, n, indices, classes=None, per_class=None):
+    """The attacked samples: the first n of the split (or exactly `indices`), then only those of
+    `classes`, then at most `per_class` of each class. Returns (pixels in [0, 1], labels, indices)."""
+    splits = data.splits()
+    if split not in splits:
+        raise UserError(f"split: unknown value {split!r}; this run has: {', '.join(splits)}")
+    chosen = splits[split]
+    if indices is not None:
+        idx = torch.tensor([int(i) for i in indices], dtype=torch.long)
+        if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(chosen):
+            raise UserError(f"indices: every index must be in 0..{len(chosen) - 1} for the {split} split")
+    else:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise UserError(f"n: expected a positive integer or null, got {n!r}")
+        idx = torch.arange(min(n, len(chosen)) if n is not None else len(chosen))
+    idx = _filter_classes(idx, chosen.y, classes, per_class, data.num_classes)
+    x = chosen.x[idx].float() / 255 if chosen.x.dtype == torch.uint8 else chosen.x[idx]
+    return x, chosen.y[idx], idx
+
+
+def _filter_classes(idx, labels, classes, per_class, num_classes: int):
+    if classes is not None:
+        wanted = list(classes) if isinstance(classes, (list, tuple, ListConfig)) else [classes]
+        if not wanted or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes
+                             for c in wanted):
+            raise UserError(f"classes: expected a list of class indices in 0..{num_classes - 1}, "
+                            f"got {classes!r}")
+        idx = idx[torch.isin(labels[idx], torch.tensor(wanted))]
+    if per_class is not None:
+        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+            raise UserError(f"per_class: expected a positive integer or null, got {per_class!r}")
+        seen: dict[int, int] = {}
+        keep = []
+        for i in idx.tolist():
+            label = int(labels[i])
+            seen[label] = seen.get(label, 0) + 1
+            keep.append(seen[label] <= per_class)
+        idx = idx[torch.tensor(keep, dtype=torch.bool)]
+    if len(idx) == 0:
+        raise UserError(f"no samples left after classes={classes} per_class={per_class}")
+    return idx
+
+
+def make_targets(mode, model, x, y, indices, num_classes: int, seed: int, device):
+    """Targets for a targeted attack (None when untargeted). `all` repeats each sample once for
+    every other class."""
+    if mode is None:
+        return None, x, y, indices
+    if mode == "all":
+        others = torch.tensor([[c for c in range(num_classes) if c != int(label)] for label in y])
+        reps = num_classes - 1
+        return (others.reshape(-1), x.repeat_interleave(reps, 0), y.repeat_interleave(reps),
+                indices.repeat_interleave(reps))
+    if mode == "random":
+        return random_other_targets(y, num_classes, torch.Generator().manual_seed(seed)), x, y, indices
+    if mode == "least_likely":
+        chunks = [least_likely_targets(model, x[i:i + 1000].to(device)).cpu() for i in range(0, len(x), 1000)]
+        return torch.cat(chunks), x, y, indices
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode < num_classes:
+        keep = y != mode  # a sample already of the target class has nothing to do
+        return torch.full((int(keep.sum()),), mode), x[keep], y[keep], indices[keep]
+    raise UserError(f"target: unknown value {mode!r}; valid: null (untargeted), random, least_likely, "
+                    f"all, or a class index 0..{num_classes - 1}")
