@@ -88,9 +88,11 @@ def test_playground_nan_case_is_reported_as_diverged(tmp_path):
     assert (tmp_path / "run" / "plots" / "learning_curves.png").exists() or len(run.metrics) == 0
 
 
-def test_sweep_goes_on_past_a_diverged_and_a_failed_job(tmp_path):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["sequential", "joblib"])
+def test_sweep_goes_on_past_a_diverged_and_a_failed_job(tmp_path, launcher):
     proc = nnlab("train", "-m", "optimizer=sgd", "optimizer.lr=0.1,1e30,-1,0.05", "epochs=2",
-                 "progress=false", "plots=false", "hydra.sweep.dir=sweep", cwd=tmp_path)
+                 "progress=false", "plots=false", "hydra.sweep.dir=sweep", *launcher, cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "nnlab: error: 2 of 4 jobs in sweep did not complete: 1 (diverged), 2 (failed); "

@@ -4,6 +4,11 @@ TensorBoard, and spreading jobs over GPUs."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -27,6 +32,58 @@ def test_joblib_launcher_runs_jobs_in_parallel_and_reports(tmp_path):
     table = pd.read_csv(tmp_path / "sweep" / "report.csv")  # written when the sweep ended
     assert len(table) == 4 and set(table["status"]) == {"completed"}
     assert (tmp_path / "sweep" / "curves.png").is_file()
+
+
+def test_joblib_workers_are_forked_warm_and_share_the_cores(tmp_path):
+    """hydra/launcher=joblib forks its workers from the launching process (torch already
+    imported, see src/hydra_plugins/nnlab_launcher): each job's process is a direct child of
+    `nnlab`, and the cores are shared out (torch's default would give every worker all of them)."""
+    proc = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2,3",
+                 "epochs=1", "hydra.job_logging.root.level=DEBUG")
+    assert proc.returncode == 0, proc.stderr
+    assert "workers forked with torch imported" in proc.stdout + proc.stderr
+    threads = {Run(tmp_path / "sweep" / j).summary["cpu_threads"] for j in "012"}
+    assert threads == {max(1, (os.cpu_count() or 1) // 2)}
+    explicit = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2",
+                     "epochs=1", "cpu_threads=1", folder="explicit")
+    assert explicit.returncode == 0, explicit.stderr
+    assert {Run(tmp_path / "explicit" / j).summary["cpu_threads"] for j in "01"} == {1}
+
+
+def test_joblib_loky_backend_still_available(tmp_path):
+    proc = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                 "hydra.launcher.backend=loky", "seed=1,2", "epochs=1")
+    assert proc.returncode == 0, proc.stderr
+    assert "workers forked" not in proc.stdout + proc.stderr
+    assert len(pd.read_csv(tmp_path / "sweep" / "report.csv")) == 2
+
+
+def test_ctrl_c_stops_a_forked_sweep_and_keeps_finished_epochs(tmp_path):
+    """Ctrl-C reaches the whole process group: workers finish their step and write their files,
+    the launcher stops instead of waiting for jobs that will never report."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnlab", "train", "-m", "hydra/launcher=joblib",
+         "hydra.launcher.n_jobs=2", "seed=1,2,3,4", "epochs=100000", "progress=false",
+         "plots=false", "hydra.sweep.dir=sweep"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(
+            (tmp_path / "sweep" / j / "metrics.csv").is_file() for j in "01"):
+        time.sleep(0.05)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the sweep did not stop after Ctrl-C") from None
+    assert proc.returncode != 0
+    for job in "01":
+        run = Run(tmp_path / "sweep" / job)
+        assert run.summary["status"] == "interrupted", stderr[-2000:]
+        assert len(run.metrics) >= 1 and run.metrics["epoch"].tolist() == list(
+            range(1, len(run.metrics) + 1))
 
 
 def test_submitit_local_launcher_completes_and_is_reported(tmp_path):

@@ -54,8 +54,10 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     import hydra
     from hydra._internal import utils as hydra_internal_utils
     from hydra.core.hydra_config import HydraConfig
+    from hydra.core.plugins import Plugins
     from hydra.types import RunMode
 
+    from hydra_plugins.nnlab_launcher.forking_joblib_launcher import ForkingJoblibLauncher
     from nnlab import callbacks, errors
     from nnlab.runs import discard_unused_run_folder, record_failed_job
 
@@ -63,6 +65,9 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     args = _with_resume_folder(args)
     task = import_module(module_name).run
     errors._CURRENT_CONFIG[0] = config_name
+    # Hydra finds plugins by scanning the hydra_plugins folders, which misses ours in an editable
+    # install (setuptools maps it through an import hook); registering it by hand always works.
+    Plugins.instance().register(ForkingJoblibLauncher)
 
     @hydra.main(version_base="1.3", config_path="pkg://nnlab.configs", config_name=config_name)
     def app(cfg):

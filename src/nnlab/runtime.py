@@ -74,13 +74,17 @@ class StopSignals:
 
     def __init__(self):
         self.received = None
+        self.pending = None
         self.depth = 0
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
             self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
 
     def _handle(self, signum, frame):
-        self.received = signum
+        if self.received is None:
+            self.received = signum
+        elif signum != self.received:
+            self.pending = signum  # e.g. a pool's SIGTERM after the terminal's SIGINT: see restore
         if self.depth == 0:
             raise KeyboardInterrupt
 
@@ -94,9 +98,26 @@ class StopSignals:
         if self.received is not None and self.depth == 0:
             raise KeyboardInterrupt
 
+    @contextlib.contextmanager
+    def shielded(self):
+        """Signals inside wait and are not raised afterwards: for writing the record of a run that
+        is already ending, so a second signal (Ctrl-C twice, or a process pool's SIGTERM after
+        the terminal's SIGINT) cannot cut the summary short."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
     def restore(self) -> None:
+        """Give the signals their previous handlers back. A different signal that arrived while the
+        run was already stopping is delivered again now, to those handlers: a process pool that
+        sent SIGTERM after the terminal's SIGINT is waiting for this worker to end."""
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            signal.raise_signal(pending)
 
     @property
     def exit_code(self) -> int:

@@ -89,7 +89,7 @@ def run(cfg: DictConfig) -> dict:
     })
     folder.write_summary(summary)
     for probe in probes:
-        probe.start(ProbeContext(data, cfg.epochs, start_epoch, device, folder.path))
+        probe.start(ProbeContext(data, cfg.epochs, start_epoch, device, folder.path, model))
     log.info("%s: %s on %s (%d parameters), epochs %d-%d on %s", folder.path, summary["model"],
              data.name, summary["n_params"], start_epoch, cfg.epochs, device)
 
@@ -133,15 +133,15 @@ def run(cfg: DictConfig) -> dict:
     except KeyboardInterrupt:
         status, failure = "interrupted", None
     finally:
-        stop_signal.restore()
         if tracker is not None:
             tracker.close()
-    checkpoints.flush()
-
-    summary.update(_results(folder, monitor, status, time.perf_counter() - started))
-    if failure is not None:
-        summary["error"] = str(failure)
-    folder.write_summary(summary)
+    with stop_signal.shielded():  # the run's record is written whole, whatever arrives now
+        checkpoints.flush()
+        summary.update(_results(folder, monitor, status, time.perf_counter() - started))
+        if failure is not None:
+            summary["error"] = str(failure)
+        folder.write_summary(summary)
+    stop_signal.restore()
     if cfg.plots:
         write_plots(folder, model, data, device, cfg)
     if status != "diverged":  # probes analyse the final model; a diverged one has NaN weights
