@@ -29,9 +29,8 @@ test-all: install ## run every test, slow ones included
 lint: install ## ruff: lint and import order
 	$(VENV)/bin/ruff check src tests scripts
 
-bench: install ## time nnlab's training loop against the standard DataLoader pipeline (minutes)
-	mkdir -p outputs/bench
-	$(PY) scripts/bench_pipeline.py | tee outputs/bench/pipeline.md
+bench: install ## benchmarks -> BENCHMARKS.md (minutes; on a quiet machine); ARGS=--quick, --only SECTION...
+	$(PY) scripts/bench.py $(ARGS)
 
 clean: ## remove run outputs, caches and build files (keeps .venv and data/)
 	rm -rf outputs multirun build dist .pytest_cache .ruff_cache src/*.egg-info

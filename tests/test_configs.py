@@ -135,6 +135,8 @@ def test_every_attack_option_composes_and_instantiates(option):
     attack = instantiate(cfg.attack)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     x, y = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
-    target = torch.tensor([1, 2, 0, 1]) if option == "targeted_sign" else None
+    target = torch.tensor([1, 2, 0, 1]) if option in ("targeted_sign", "generator") else None
+    if hasattr(attack, "fit"):  # learning attacks (the generator) train before they attack
+        attack.fit(model, x, y, targets=target.tolist(), progress=False)
     result = attack(model, x, y, target=target)
     assert isinstance(result, AttackResult) and result.adversarial.shape == x.shape

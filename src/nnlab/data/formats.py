@@ -50,15 +50,17 @@ def write_idx_dataset(folder: Path, n_train: int = 600, n_test: int = 200, gz: b
     return folder
 
 
-def write_cifar_dataset(folder: Path, per_batch: int = 100, n_test: int = 100, seed: int = 0) -> Path:
+def write_cifar_dataset(folder: Path, per_batch: int = 100, n_test: int = 100, seed: int = 0,
+                        make_images=patterned_images) -> Path:
     """cifar-10-batches-py: data_batch_1..5 and test_batch (pickled dicts with 'data' (N, 3072)
     uint8 rows and 'labels'), and batches.meta, as in the real tarball (whose Python 2 pickles
-    load with str keys under encoding='latin1')."""
+    load with str keys under encoding='latin1'). `make_images(n, shape, classes, seed)` makes each
+    batch's (images, labels); pass another generator for data of another difficulty."""
     folder.mkdir(parents=True, exist_ok=True)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for j, name in enumerate(names):
         n = n_test if name == "test_batch" else per_batch
-        images, labels = patterned_images(n, (3, 32, 32), 10, seed + j)
+        images, labels = make_images(n, (3, 32, 32), 10, seed + j)
         entry = {"batch_label": name, "labels": [int(v) for v in labels],
                  "data": images.reshape(n, -1), "filenames": ["x.png"] * n}
         with open(folder / name, "wb") as f:

@@ -21,3 +21,6 @@ class ProbeContext:
     start_epoch: int
     device: torch.device
     run_dir: Path
+    # The model as it is before this run's first epoch (untrained, or as restored on resume), for
+    # probes that record a baseline at "epoch start_epoch - 1"; None where a caller has no model.
+    model: torch.nn.Module | None = None
