@@ -429,3 +429,20 @@ def test_hydra_instantiates_attacks_and_reports_bad_keys():
     with pytest.raises(Exception) as info:
         instantiate({"_target_": "nnlab.attacks.FGSM", "eps": 2})
     assert str(as_user_error(info.value)).startswith("attack.eps: 2 is out of range")
+
+
+def test_success_costs_a_forward_pass_only_when_read(models, batch):
+    """FGSM is one forward/backward; the success flags' forward pass runs on first access only
+    (so `nnlab attack` and adversarial training, which never read them, do not pay for it)."""
+    model, (x, y, _) = models["conv"], batch
+    batches = []
+    handle = model.register_forward_hook(lambda module, args, out: batches.append(len(args[0])))
+    try:
+        result = FGSM(eps=0.1)(model, x, y)
+        assert batches == [1, len(x)]  # the 1-sample label-range probe, then the gradient pass
+        assert torch.equal(result.success, _predict(model, result.adversarial) != y)
+        assert batches[2:] == [len(x), len(x)]  # success (once), then _predict above
+        again = result.success
+        assert len(batches) == 4 and again is result.success  # computed once, then kept
+    finally:
+        handle.remove()

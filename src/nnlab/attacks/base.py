@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -25,16 +24,41 @@ from nnlab.errors import UserError, choice_error
 NORMS = ("linf", "l2")
 
 
-@dataclass
 class AttackResult:
     """`adversarial`: same shape/dtype/device as the input, pixels in [0, 1].
     `steps`: LongTensor (N,), gradient steps spent on each sample (0 where none was needed).
     `success`: BoolTensor (N,), whether `adversarial` fools the model (untargeted: prediction != y;
-    targeted: prediction == target), computed on the returned images."""
+    targeted: prediction == target), computed on the returned images.
 
-    adversarial: torch.Tensor
-    steps: torch.Tensor
-    success: torch.Tensor | None = None
+    `success` costs a forward pass over the batch; attacks pass `judge` (a function returning it)
+    instead of the tensor, and the pass runs on first access only: FGSM is one forward/backward,
+    and callers such as `nnlab attack` or adversarial training that predict for themselves (or
+    not at all) would otherwise pay half as much again. Read it before changing the model."""
+
+    def __init__(self, adversarial: torch.Tensor, steps: torch.Tensor,
+                 success: torch.Tensor | None = None, *, judge=None):
+        self.adversarial, self.steps = adversarial, steps
+        self._success, self._judge = success, judge
+
+    @property
+    def success(self) -> torch.Tensor | None:
+        if self._success is None and self._judge is not None:
+            self._success, self._judge = self._judge(), None
+        return self._success
+
+    def __repr__(self) -> str:
+        return f"AttackResult(adversarial={tuple(self.adversarial.shape)}, steps={self.steps.tolist()})"
+
+
+def judge(model: nn.Module, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
+    """A deferred `success` for AttackResult: predictions on adv in eval mode, when asked."""
+
+    def success() -> torch.Tensor:
+        with eval_mode(model):
+            _, pred = per_sample_loss(model, adv, target if target is not None else y)
+        return success_of(pred, y, target)
+
+    return success
 
 
 # ---------------------------------------------------------------------------- hyperparameters

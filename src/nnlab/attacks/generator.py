@@ -40,8 +40,7 @@ from nnlab.attacks.base import (
     check_number,
     check_pixels,
     eval_mode,
-    per_sample_loss,
-    success_of,
+    judge,
 )
 from nnlab.errors import UserError
 
@@ -208,9 +207,8 @@ class GeneratorAttack:
                 net = self.generators[key].to(x.device).eval()
                 rows = slice(None) if key == UNTARGETED else target == key
                 adv[rows] = self._apply(net, x[rows])
-            _, pred = per_sample_loss(model, adv, target if target is not None else y)
         return AttackResult(adv, torch.ones(x.shape[0], dtype=torch.long, device=x.device),
-                            success_of(pred, y, target))
+                            judge=judge(model, adv, y, target))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()

@@ -39,6 +39,7 @@ from nnlab.attacks.base import (
     check_number,
     eval_mode,
     input_grad,
+    judge,
     per_sample_loss,
     project,
     success_of,
@@ -66,8 +67,8 @@ class _Attack:
             if target is not None:
                 check_label_range("attack target", target, num_classes)
             adv, steps = self._run(model, x, y, target, generator)
-            _, pred = per_sample_loss(model, adv, target if target is not None else y)
-        return AttackResult(adv.detach(), steps, success_of(pred, y, target))
+        adv = adv.detach()
+        return AttackResult(adv, steps, judge=judge(model, adv, y, target))
 
     def _run(self, model, x, y, target, generator):  # pragma: no cover - abstract
         raise NotImplementedError
