@@ -91,6 +91,8 @@ class ForkingJoblibLauncher(JoblibLauncher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         import_module(TASK_MODULES.get(self.config.hydra.job.name, "torch"))  # warm before forking
+        # torch.optim's first optimizer imports torch._dynamo (~1 s): once here, not per worker.
+        import_module("torch._dynamo")
 
         joblib_cfg = {**self.joblib, "backend": "multiprocessing"}
         _core.process_joblib_cfg(joblib_cfg)
