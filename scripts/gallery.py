@@ -25,7 +25,7 @@ FIGURES = {
     "shift": "shift_accuracy.png",
     "playground": "boundaries_features.png",
     "fashion": "runs/mlp/plots/first_layer_weights.png",
-    "adversarial": "generator/targets_grid.png",
+    "adversarial": "attacks/generator/targets_grid.png",
 }
 MAX_WIDTH = 1000  # pixels: sharp on a README page, a few hundred kB at most
 

@@ -91,7 +91,7 @@ class GeneratorAttack:
     """
 
     def __init__(self, eps: float | None = 0.3, penalty: float = 0.0, kappa: float = 0.0,
-                 width: int = 32, epochs: int = 5, batch_size: int = 128, lr: float = 0.001,
+                 width: int = 16, epochs: int = 5, batch_size: int = 128, lr: float = 0.01,
                  train_n: int | None = 5000, targeted: bool = True, seed: int = 0):
         self.eps = check_eps(eps, optional=True)
         self.penalty = check_number("attack.penalty", penalty)
