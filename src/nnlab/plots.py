@@ -6,15 +6,33 @@ import math
 from pathlib import Path
 
 import matplotlib
+import torch
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
+from nnlab.data.dataset import Dataset, Plane
+from nnlab.engine import evaluating
 
-from nnlab.data.dataset import Dataset, Plane  # noqa: E402
-from nnlab.engine import evaluating  # noqa: E402
+matplotlib.use("Agg")  # before anyone imports pyplot: no display needed
+
+
+def __getattr__(name: str):
+    """`from nnlab.plots import plt` gives pyplot (Agg backend) to modules that want it. The run
+    folder's own figures below use Figure directly: importing pyplot costs a quarter of a second
+    that every `nnlab train` would pay at start-up."""
+    if name == "plt":
+        import matplotlib.pyplot as plt
+
+        return plt
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def new_figure(rows: int = 1, cols: int = 1, **kwargs):
+    """(figure, axes) like plt.subplots, constrained layout, without pyplot's global state (so
+    nothing needs closing)."""
+    fig = Figure(figsize=kwargs.pop("figsize", None), layout="constrained")
+    return fig, fig.subplots(rows, cols, **kwargs)
 
 # TensorFlow Playground's palette: orange for class 0 (negative), blue for class 1 (positive).
 ORANGE, BLUE = "#f59322", "#0877bd"
@@ -22,17 +40,26 @@ PLAYGROUND_CMAP = LinearSegmentedColormap.from_list("playground", [ORANGE, "#e8e
 SPLIT_STYLE = {"train": "-", "val": "--", "test": ":"}
 
 
-def learning_curves(metrics: pd.DataFrame, path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch for every split present."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+def learning_curves(rows: list[dict], path: Path, title: str = "") -> None:
+    """Loss and accuracy per epoch for every split present. `rows`: metrics.csv as read by
+    csv.DictReader (strings, "" where a split has no value); plain csv keeps pandas' import
+    (a quarter of a second) out of every run's start-up."""
+
+    def column(name: str) -> tuple[list[int], list[float]]:
+        kept = [(int(r["epoch"]), float(r[name])) for r in rows if r.get(name) not in ("", None)]
+        return [e for e, _ in kept], [v for _, v in kept]
+
+    fig, (ax_loss, ax_acc) = new_figure(1, 2, figsize=(10, 4))
+    losses = []
     for split, style in SPLIT_STYLE.items():
         for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
-            col = f"{split}_{metric}"
-            if col in metrics and metrics[col].notna().any():
-                ax.plot(metrics["epoch"], metrics[col], style, label=split)
+            epochs, values = column(f"{split}_{metric}")
+            if any(not math.isnan(v) for v in values):  # NaN: a diverged run's last rows
+                ax.plot(epochs, values, style, label=split)
+                if metric == "loss":
+                    losses += [v for v in values if not math.isnan(v)]
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    losses = metrics.filter(like="_loss").stack()
-    if len(losses) and losses.min() > 0 and losses.max() / losses.min() > 100:
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 100:
         ax_loss.set_yscale("log")  # losses spanning decades read better on a log axis
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
     for ax in (ax_loss, ax_acc):
@@ -41,7 +68,6 @@ def learning_curves(metrics: pd.DataFrame, path: Path, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 @torch.no_grad()
@@ -84,15 +110,14 @@ def _grid(extent, resolution):
 
 def decision_boundary(model, data: Dataset, path: Path, device, title: str = "",
                       resolution: int = 150) -> None:
-    fig, ax = plt.subplots(figsize=(5.5, 5.5), constrained_layout=True)
+    fig, ax = new_figure(figsize=(5.5, 5.5))
     draw_boundary(ax, class1_probability(model, data.plane, resolution, device), data)
     ax.set(xlabel="x1", ylabel="x2", title=title)
     # Proxy markers: the edge colour, not the fill, tells train from test.
-    handles = [plt.Line2D([], [], marker="o", ls="", mfc="#bbbbbb", mec=edge, label=name)
+    handles = [Line2D([], [], marker="o", ls="", mfc="#bbbbbb", mec=edge, label=name)
                for name, edge in (("train", "white"), ("test", "black"))]
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Dataset, path: Path) -> None:
@@ -100,8 +125,7 @@ def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Datase
     n = len(snapshots)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = new_figure(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
     for ax, (epoch, probs, acc) in zip(axes.flat, snapshots, strict=False):
         draw_boundary(ax, probs, data, show_test=False)
         ax.set_title(f"epoch {epoch}  (train acc {acc:.2f})", fontsize=9)
@@ -110,4 +134,3 @@ def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Datase
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -274,13 +273,15 @@ def _results(folder: RunFolder, monitor: Monitor, status: str, seconds: float) -
 def write_plots(folder: RunFolder, model, data, device, cfg) -> None:
     if not folder.metrics_path.exists():
         return
-    metrics = pd.read_csv(folder.metrics_path)
+    rows = folder.read_metrics_rows()
+    if not rows:
+        return
     title = f"{data.name} / {cfg.model._target_.rsplit('.', 1)[-1]}"
-    plots.learning_curves(metrics, folder.plots / "learning_curves.png", title=title)
+    plots.learning_curves(rows, folder.plots / "learning_curves.png", title=title)
     if data.plane is not None:
-        acc = metrics["test_acc"].iloc[-1]
+        acc = float(rows[-1]["test_acc"])
         plots.decision_boundary(model, data, folder.plots / "decision_boundary.png", device,
-                                title=f"{title}: test acc {acc:.3f} (epoch {len(metrics)})")
+                                title=f"{title}: test acc {acc:.3f} (epoch {len(rows)})")
 
 
 def _numbers(row: dict) -> dict:
