@@ -12,6 +12,12 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # the seed experiments' modules, for their tests
+
+from experiments.common import has_fashion_mnist  # noqa: E402
+
+needs_fashion = pytest.mark.skipif(not has_fashion_mnist(), reason="needs real Fashion-MNIST "
+                                   "(Debian package dataset-fashion-mnist or data/FashionMNIST/raw)")
 
 
 def nnlab(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
@@ -54,3 +60,20 @@ def run_in(tmp_path):
         return Run(tmp_path / "run")
 
     return _run
+
+
+# --- the attack tests' small trained models (tests/attack_models.py), trained once per module ----
+
+
+@pytest.fixture(scope="module")
+def models():
+    from attack_models import trained_models
+
+    return trained_models()
+
+
+@pytest.fixture(scope="module")
+def batch(models):
+    from attack_models import attack_batch
+
+    return attack_batch(models)

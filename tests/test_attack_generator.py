@@ -6,22 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attack_models import CLASSES, _data, attack_batch, trained_models  # noqa: E402
+from attack_models import CLASSES, _data  # noqa: E402
 from nnlab.attacks import GeneratorAttack
 from nnlab.attacks.generator import margin_loss
 from nnlab.errors import UserError
 
 FAST = dict(epochs=8, batch_size=64, lr=0.003, width=8, train_n=None)
-
-
-@pytest.fixture(scope="module")
-def models():
-    return trained_models()
-
-
-@pytest.fixture(scope="module")
-def batch(models):
-    return attack_batch(models)
 
 
 @pytest.fixture(scope="module")

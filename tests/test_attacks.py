@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attack_models import CLASSES, SHAPE, attack_batch, trained_models  # noqa: E402
+from attack_models import CLASSES, SHAPE  # noqa: E402
 from nnlab.attacks import (
     FGSM,
     IFGSM,
@@ -19,16 +19,6 @@ from nnlab.attacks import (
     random_other_targets,
 )
 from nnlab.errors import UserError, as_user_error
-
-
-@pytest.fixture(scope="module")
-def models():
-    return trained_models()
-
-
-@pytest.fixture(scope="module")
-def batch(models):
-    return attack_batch(models)
 
 
 def _predict(model, x):

@@ -8,19 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attack_models import CLASSES, attack_batch, trained_models  # noqa: E402
+from attack_models import CLASSES  # noqa: E402
 from nnlab.attacks import FGSM, CarliniWagnerL2, DeepFool
 from nnlab.errors import UserError
-
-
-@pytest.fixture(scope="module")
-def models():
-    return trained_models()
-
-
-@pytest.fixture(scope="module")
-def batch(models):
-    return attack_batch(models)
 
 
 def _predict(model, x):

@@ -5,19 +5,13 @@ experiments build from `nnlab report` output."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import matplotlib.image as mpimg
+import neuron_surfaces as ns  # scripts/ is on sys.path (tests/conftest.py)
 import pandas as pd
 import pytest
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-import neuron_surfaces as ns  # noqa: E402
-import reproduce  # noqa: E402
-from experiments import lr_batch, vanishing  # noqa: E402
+import reproduce
+from experiments import lr_batch, vanishing
 
 FIGURES = ["output.png", "l2.png", "l2_grad_w.png", "ce.png", "ce_grad_w.png", "overview.png"]
 

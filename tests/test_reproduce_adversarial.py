@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import importlib
 import math
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from experiments import adversarial, cifar_data
+from experiments.common import Context, ReproduceError
 
+from conftest import needs_fashion
 from nnlab.data.vision import make_vision
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from experiments import adversarial, common  # noqa: E402
-from experiments.common import Context, ReproduceError  # noqa: E402
-
-FASHION = common.has_idx(common.DEBIAN_FASHION_MNIST) or common.has_idx(
-    common.data_root() / "FashionMNIST" / "raw")
-needs_fashion = pytest.mark.skipif(not FASHION, reason="needs real Fashion-MNIST (Debian package "
-                                   "dataset-fashion-mnist or data/FashionMNIST/raw)")
 NAMES = [f"class{i}" for i in range(10)]
 
 
@@ -156,8 +148,7 @@ def test_generated_cifar_is_said_loudly_and_loads(tmp_path, monkeypatch):
     monkeypatch.delenv("NNLAB_ONLINE", raising=False)
     ctx = Context(out=tmp_path / "out")
     with ExitStack() as stack:
-        overrides, label = adversarial.cifar_or_generated(
-            ctx, adversarial.Settings(cifar_train_size=100, cifar_test_size=20), stack)
+        overrides, label = cifar_data.cifar_or_generated(ctx, stack, train_size=100, test_size=20)
         root = overrides[0].split("=", 1)[1]
         data = make_vision("cifar10", root=root, download=False, val_size=10)
         assert (len(data.train) + len(data.val), len(data.test)) == (100, 20)

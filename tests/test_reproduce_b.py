@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,25 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from experiments import cifar_data
+from experiments.common import Context
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from torch import nn
 
+from conftest import needs_fashion
 from nnlab.data.formats import write_cifar_dataset
 from nnlab.data.vision import make_vision
 from nnlab.errors import UserError
 from nnlab.models import MLP, build_model
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from experiments import common  # noqa: E402
-from experiments.common import Context  # noqa: E402
-
-FASHION = common.has_idx(common.DEBIAN_FASHION_MNIST) or common.has_idx(
-    common.data_root() / "FashionMNIST" / "raw")
-needs_fashion = pytest.mark.skipif(not FASHION, reason="needs real Fashion-MNIST (Debian package "
-                                   "dataset-fashion-mnist or data/FashionMNIST/raw)")
 THREADS = ("cpu_threads=1",)  # tests share the CPU with other jobs
 
 
@@ -107,9 +99,8 @@ def test_report_presets_compose_to_a_model(preset):
 
 
 def test_generated_cifar_loads_through_the_real_loader(tmp_path):
-    cifar = experiment("cifar_ablation")
     write_cifar_dataset(tmp_path / "cifar-10-batches-py", per_batch=40, n_test=30,
-                        make_images=cifar.blocks_on_noise)
+                        make_images=cifar_data.blocks_on_noise)
     data = make_vision("cifar10", root=str(tmp_path), download=False, val_size=20)
     assert (len(data.train), len(data.val), len(data.test)) == (180, 20, 30)
     assert data.train.x.dtype == torch.uint8 and data.train.x.shape[1:] == (3, 32, 32)
@@ -119,8 +110,7 @@ def test_generated_cifar_loads_through_the_real_loader(tmp_path):
 
 
 def test_generated_cifar_classes_differ_only_by_a_jittered_block():
-    cifar = experiment("cifar_ablation")
-    images, labels = cifar.blocks_on_noise(2000, (3, 32, 32), 10, seed=0)
+    images, labels = cifar_data.blocks_on_noise(2000, (3, 32, 32), 10, seed=0)
     assert set(np.unique(labels)) == set(range(10))
     class_means = np.stack([images[labels == k].mean(0) for k in range(10)])  # (10, 3, 32, 32)
     brighter = class_means - class_means.mean(0)

@@ -21,8 +21,6 @@ format (said above every number in the README, as in cifar_ablation.py)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +28,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from experiments.cifar_ablation import blocks_on_noise
-from experiments.common import Context, ReproduceError, data_root, mnist_or_stand_in, read_summary
-from nnlab.data.formats import write_cifar_dataset
-from nnlab.data.vision import CIFAR_FILES, SPECS
+from experiments.cifar_data import cifar_or_generated
+from experiments.common import Context, ReproduceError, mnist_or_stand_in, read_summary
+from nnlab.data.vision import SPECS
 from nnlab.plots import plt
 from nnlab.trained import load_trained
 
@@ -179,7 +176,10 @@ def run(ctx: Context, settings: Settings | None = None) -> None:
 
     # 5. seeds/002 section 4: targeted L2 PGD on CIFAR-10
     with ExitStack() as stack:
-        cifar, label = cifar_or_generated(ctx, s, stack)
+        cifar, label = cifar_or_generated(
+            ctx, stack, s.cifar_train_size, s.cifar_test_size, part=" (CIFAR-10 part)",
+            caveat="Such a model reads a faint block, so a small L2 perturbation moves it: the "
+                   "success rates show the attack pipeline, not CIFAR-10's numbers.")
         sizes = [f"dataset.{k}={v}" for k, v in (("train_size", s.cifar_train_size),
                                                  ("test_size", s.cifar_test_size)) if v is not None]
         cifar_runs, cifar_attacks = {}, {}
@@ -208,30 +208,6 @@ def run(ctx: Context, settings: Settings | None = None) -> None:
 
 
 # ---------------------------------------------------------------------- data
-
-
-def cifar_or_generated(ctx: Context, s: Settings, stack: ExitStack) -> tuple[list[str], str]:
-    """(overrides, label for the figure): the real CIFAR-10 when its files are here or may be
-    downloaded; otherwise cifar_ablation.py's generated images in CIFAR-10's file format, in a
-    temporary folder removed when `stack` closes."""
-    real = data_root() / "cifar-10-batches-py"
-    if all((real / f).is_file() for f in CIFAR_FILES) or os.environ.get("NNLAB_ONLINE") == "1":
-        ctx.note("**Data (CIFAR-10 part):** CIFAR-10 (real).")
-        return [], "this run (CIFAR-10)"
-    root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nnlab-cifar-")))
-    n_train, n_test = s.cifar_train_size or 50000, s.cifar_test_size or 10000
-    write_cifar_dataset(root / "cifar-10-batches-py", per_batch=-(-n_train // 5), n_test=n_test,
-                        seed=0, make_images=blocks_on_noise)
-    ctx.note("**Data (CIFAR-10 part): GENERATED, NOT CIFAR-10.** CIFAR-10 is not on this machine "
-             "and cannot be downloaded here, so the CIFAR-10 models below trained on "
-             f"{n_train} training (validation included) and {n_test} test images generated in "
-             "CIFAR-10's exact file format (`blocks_on_noise` of scripts/experiments/"
-             "cifar_ablation.py, seed 0) into a temporary folder, removed afterwards: class k is a "
-             "slightly brighter 6x5 block at a class-specific place on noise. Such a model reads a "
-             "faint block, so a small L2 perturbation moves it: the success rates show the attack "
-             f"pipeline, not CIFAR-10's numbers. Put the real files under {real} (or set "
-             "NNLAB_ONLINE=1) to get those.")
-    return [f"dataset.root={root}", "dataset.download=false"], "this run (generated data)"
 
 
 # ---------------------------------------------------------------------- reading attack folders

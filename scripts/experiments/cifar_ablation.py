@@ -9,18 +9,14 @@ temporary folder, and the README says so above every number."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from experiments.common import Context, ReproduceError, data_root
-from nnlab.data.formats import write_cifar_dataset
-from nnlab.data.vision import CIFAR_FILES
+from experiments.cifar_data import cifar_or_generated
+from experiments.common import Context, ReproduceError
 from nnlab.plots import plt
 
 DESCRIPTION = "CIFAR-10 softmax and 1-hidden-layer net: hyperparameter ablations"
@@ -64,7 +60,10 @@ class Settings:
 def run(ctx: Context, settings: Settings | None = None) -> None:
     s = settings or Settings.for_context(ctx)
     with ExitStack() as stack:
-        data, label = cifar_or_generated(ctx, s, stack)
+        data, label = cifar_or_generated(
+            ctx, stack, s.train_size, s.test_size,
+            caveat="A linear model gets part of it, a hidden layer more: the tables show the "
+                   "pipeline and the shape of each ablation, not CIFAR-10's numbers.")
         sizes = [f"dataset.{k}={v}" for k, v in (("train_size", s.train_size),
                                                  ("test_size", s.test_size)) if v is not None]
         for model, (preset, ablations) in MODELS.items():
@@ -85,46 +84,6 @@ def run(ctx: Context, settings: Settings | None = None) -> None:
                       "(the preset); accuracies at the last epoch.")
             plot_ablation(table, model, label, ctx.out / f"{preset}.png")
             ctx.figure(ctx.out / f"{preset}.png", f"{model}: test accuracy per ablation")
-
-
-def cifar_or_generated(ctx: Context, s: Settings, stack: ExitStack) -> tuple[list[str], str]:
-    """(overrides, label for the figures): the real CIFAR-10 when its files are here or may be
-    downloaded; otherwise generated images in CIFAR-10's format in a temporary folder (removed
-    when `stack` closes)."""
-    real = data_root() / "cifar-10-batches-py"
-    if all((real / f).is_file() for f in CIFAR_FILES) or os.environ.get("NNLAB_ONLINE") == "1":
-        ctx.note("**Data:** CIFAR-10 (real).")
-        return [], "this run (CIFAR-10)"
-    root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nnlab-cifar-")))
-    n_train, n_test = s.train_size or 50000, s.test_size or 10000
-    write_cifar_dataset(root / "cifar-10-batches-py", per_batch=-(-n_train // 5), n_test=n_test,
-                        seed=0, make_images=blocks_on_noise)
-    ctx.note("**Data: GENERATED, NOT CIFAR-10.** CIFAR-10 is not on this machine and cannot be "
-             f"downloaded here, so every number below is on {n_train} training (validation "
-             f"included) and {n_test} test images generated in CIFAR-10's exact file format "
-             "(`nnlab.data.formats.write_cifar_dataset` with this script's `blocks_on_noise`, "
-             "seed 0) into a temporary folder, removed afterwards. Class k is a slightly brighter "
-             "6x5 block at a class-specific place, moved by up to 3 pixels, on noise with pixel "
-             "statistics near CIFAR-10's: a linear model gets part of it, a hidden layer more. The "
-             "tables show the pipeline and the shape of each ablation, not CIFAR-10's numbers; put "
-             f"the real files under {real} (or set NNLAB_ONLINE=1) to get those.")
-    return [f"dataset.root={root}", "dataset.download=false"], "this run (generated data)"
-
-
-def blocks_on_noise(n: int, shape: tuple[int, ...], classes: int, seed: int):
-    """(n, *shape) uint8 images and labels: uniform noise in [40, 200) (mean and spread near
-    CIFAR-10's, which nnlab normalises with), plus 30 on a 6x5 block whose place is set by the
-    class and jittered by up to 3 pixels, so neighbouring classes overlap."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, classes, n)
-    images = rng.integers(40, 200, (n, *shape))
-    h, w = shape[-2:]
-    jitter = rng.integers(-3, 4, (n, 2))
-    for i, k in enumerate(labels):
-        r = min(max(2 + (k // 5) * (h // 2 - 2) + jitter[i, 0], 0), h - 6)
-        c = min(max(2 + (k % 5) * ((w - 6) // 5) + jitter[i, 1], 0), w - 5)
-        images[i, ..., r:r + 6, c:c + 5] += 30
-    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
 
 
 def ablation_rows(folder: Path, ablation: str, key: str, values: list[str], report: list[float]):

@@ -100,12 +100,17 @@ def has_idx(folder: Path) -> bool:
     return all((folder / f).exists() or (folder / f"{f}.gz").exists() for f in IDX_FILES)
 
 
+def has_fashion_mnist() -> bool:
+    """Real Fashion-MNIST here: the Debian package, or torchvision's layout under the data root."""
+    return has_idx(DEBIAN_FASHION_MNIST) or has_idx(data_root() / "FashionMNIST" / "raw")
+
+
 def mnist_or_stand_in(ctx: Context) -> list[str]:
     """Overrides selecting MNIST when its files are here (or downloadable by the user), else the
     real Fashion-MNIST of the Debian package as the stand-in, saying so in README."""
     if has_idx(data_root() / "MNIST" / "raw") or os.environ.get("NNLAB_ONLINE") == "1":
         return ["dataset=mnist"]
-    if has_idx(DEBIAN_FASHION_MNIST) or has_idx(data_root() / "FashionMNIST" / "raw"):
+    if has_fashion_mnist():
         ctx.note("**Data:** MNIST is not on this machine (no internet to download it); "
                  "Fashion-MNIST (real images, same shape) stands in. Set NNLAB_ONLINE=1 to let "
                  "torchvision download MNIST.")

@@ -51,18 +51,18 @@ def run(cfg: DictConfig) -> dict:
     log.info("attacking %d %s samples of %s (%s) with %s", len(y), cfg.split, cfg.run,
              victim.data.name, cfg.attack._target_.rsplit(".", 1)[-1])
 
-    results, adversarial = [], None
+    results, adversarial, adv_pred = [], None, None
     for eps in eps_values:
         attack = instantiate(cfg.attack, **({"eps": eps} if eps is not None else {}))
-        if hasattr(attack, "fit"):  # attacks that learn (the generator attack) train first
-            generators = fit_on_training_split(attack, victim, targets, device)
+        # attacks that learn (the generator attack) train first, on the run's training split
+        trained = fit_on_training_split(attack, victim, targets, device) if hasattr(attack, "fit") else None
         adversarial, steps = attack_in_batches(attack, victim.model, x, y, targets, cfg.batch_size,
                                                device)
-        result = measure(victim.model, x, adversarial, y, targets, steps, victim.data.num_classes,
-                         cfg.batch_size, device)
+        result, adv_pred = measure(victim.model, x, adversarial, y, targets, steps,
+                                   victim.data.num_classes, cfg.batch_size, device)
         result["eps"] = float(eps) if eps is not None else cfg.attack.get("eps")
-        if hasattr(attack, "fit"):
-            result["generators"] = generators
+        if trained is not None:
+            result["generators"] = trained
         results.append(result)
         log.info("%saccuracy %.4f -> %.4f, success rate %.4f, median L2 %.4f",
                  f"eps={result['eps']}: " if result["eps"] is not None else "", result["clean_acc"],
@@ -91,15 +91,13 @@ def run(cfg: DictConfig) -> dict:
                 "eps": results[-1]["eps"]}, out / "adversarial.pt")
     if len(results) > 1:
         write_robustness(out, results)
-    with torch.no_grad(), evaluating(victim.model):
-        adv_pred = victim.model(adversarial[: cfg.gallery].to(device)).argmax(1).cpu()
-    gallery(x[: cfg.gallery].cpu(), adversarial[: cfg.gallery].cpu(), y[: cfg.gallery].cpu(), adv_pred,
-            indices[: cfg.gallery], targets[: cfg.gallery].cpu() if targets is not None else None,
-            victim.data.class_names, out / "gallery.png", title=_title(cfg, results[-1]))
+    shown = slice(0, cfg.gallery)
+    gallery(x[shown].cpu(), adversarial[shown].cpu(), y[shown].cpu(), adv_pred[shown], indices[shown],
+            targets[shown].cpu() if targets is not None else None, victim.data.class_names,
+            out / "gallery.png", title=_title(cfg, results[-1]))
     if cfg.target == "all":
-        target_grid(x, adversarial, y, targets, indices, predict(victim.model, adversarial,
-                    cfg.batch_size, device), victim.data.class_names, cfg.gallery,
-                    out / "targets_grid.png", title=_title(cfg, results[-1]))
+        target_grid(x, adversarial, y, targets, indices, adv_pred, victim.data.class_names,
+                    cfg.gallery, out / "targets_grid.png", title=_title(cfg, results[-1]))
     log.info("wrote %s", out)
     return report
 
@@ -135,7 +133,8 @@ def predict(model, x, batch_size: int, device) -> torch.Tensor:
                           for i in range(0, len(x), batch_size)])
 
 
-def measure(model, x, adv, y, targets, steps, num_classes, batch_size, device) -> dict:
+def measure(model, x, adv, y, targets, steps, num_classes, batch_size, device) -> tuple[dict, torch.Tensor]:
+    """(the figures of attack.json for one attack, the predictions on `adv`, for the figures)."""
     clean, after = predict(model, x, batch_size, device), predict(model, adv, batch_size, device)
     correct = clean == y
     if targets is None:
@@ -160,7 +159,7 @@ def measure(model, x, adv, y, targets, steps, num_classes, batch_size, device) -
         "linf_mean": float(linf.mean()), "linf_median": float(linf.median()),
         "steps_mean": float(steps.float().mean()), "steps_median": float(steps.float().median()),
         "per_class_success": per_class,
-    }
+    }, after
 
 
 def transfer(run_dirs, victim, x, adversarial, y, batch_size, device) -> list[dict]:
