@@ -38,7 +38,6 @@ from nnlab.attacks.base import (
     check_int,
     check_label_range,
     check_number,
-    check_pixels,
     eval_mode,
     judge,
 )
@@ -129,8 +128,9 @@ class GeneratorAttack:
             check_label_range("attack target", torch.tensor(keys), num_classes)
         else:
             keys = [UNTARGETED]
-        for key in tqdm(keys, desc="generators", disable=progress is False if progress is not None
-                        else None, leave=False):
+        # progress None: a bar only on a terminal (tqdm's disable=None)
+        for key in tqdm(keys, desc="generators", disable=None if progress is None else not progress,
+                        leave=False):
             self.generators[key], self.training_log[key] = self._fit_one(model, x, y, key)
             what = f"target {key}" if key != UNTARGETED else "untargeted"
             log.info("generator (%s): success on its training samples %.4f (%.1f s)", what,
@@ -195,7 +195,7 @@ class GeneratorAttack:
                  target: torch.Tensor | None = None, **_) -> AttackResult:
         """Apply the trained generators: each sample goes through its target's generator (or the
         untargeted one). steps is 1 per sample (one pass through f)."""
-        x, y, target = check_inputs(check_pixels(x), y, target, targeted=self.targeted)
+        x, y, target = check_inputs(x, y, target, targeted=self.targeted)
         keys = [UNTARGETED] if target is None else sorted({int(t) for t in target.tolist()})
         missing = [k for k in keys if k not in self.generators]
         if missing:
