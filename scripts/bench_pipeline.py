@@ -30,11 +30,11 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from nnlab.engine import train_one_epoch
 from nnlab.losses import make_loss
 from nnlab.models import build_model
 from nnlab.runtime import StopSignals
-from nnlab.train import build
+from nnlab.train.engine import train_one_epoch
+from nnlab.train.task import build
 
 CPU = torch.device("cpu")
 BATCHES = (64, 256)

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from conftest import Run, nnlab, train
-from nnlab.report import write_report
+from nnlab.report.command import write_report
 
 SWEEP = ("dataset=spiral", "optimizer.lr=0.1,0.03,0.01", "batch_size=10,32")
 

@@ -187,7 +187,7 @@ def test_random_overrides_build_or_fail_with_one_clear_line(pairs):
     unexplained exception (the same checks and builders `nnlab train` runs before training)."""
     from nnlab.checks import check_train_config
     from nnlab.runtime import resolve_device
-    from nnlab.train import build
+    from nnlab.train.task import build
 
     overrides = [f"{k}={v}" for k, v in pairs]
     GlobalHydra.instance().clear()

@@ -152,7 +152,7 @@ def yaml_load(path):
 def test_objective_is_what_the_run_returns(tmp_path):
     from omegaconf import OmegaConf
 
-    from nnlab.train import objective
+    from nnlab.train.task import objective
 
     summary = {"final": {"val_acc": 0.75}, "best": {"val_loss": 0.2}}
     assert objective(OmegaConf.create({"objective": "final.val_acc"}), summary) == 0.75

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nnlab.report import md_table
+from nnlab.report.command import md_table
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",

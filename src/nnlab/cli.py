@@ -13,12 +13,13 @@ from pathlib import Path
 
 # command -> (module holding `run(cfg)`, primary config name, one-line description)
 COMMANDS = {
-    "train": ("nnlab.train", "train", "train a model and write a run folder"),
-    "attack": ("nnlab.attack", "attack", "attack a trained model: adversarial examples and robustness"),
+    "train": ("nnlab.train.task", "train", "train a model and write a run folder"),
+    "attack": ("nnlab.attacks.command", "attack",
+               "attack a trained model: adversarial examples and robustness"),
 }
 # command -> (module holding `main(argv)`, one-line description): plain commands, not Hydra apps
 PLAIN_COMMANDS = {
-    "report": ("nnlab.report", "tabulate and plot a sweep's jobs (or any run folders)"),
+    "report": ("nnlab.report.command", "tabulate and plot a sweep's jobs (or any run folders)"),
 }
 
 USAGE = "usage: nnlab {" + ",".join([*COMMANDS, *PLAIN_COMMANDS]) + "} [arguments]"
@@ -58,8 +59,9 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from hydra.types import RunMode
 
     from hydra_plugins.nnlab_launcher.forking_joblib_launcher import ForkingJoblibLauncher
-    from nnlab import callbacks, errors
+    from nnlab import errors
     from nnlab.runs import discard_unused_run_folder, record_failed_job
+    from nnlab.train import sweeps
 
     module_name, config_name, _ = COMMANDS[command]
     args = _with_resume_folder(args)
@@ -97,15 +99,15 @@ def run_hydra_app(command: str, args: list[str]) -> None:
         errors.report(app)
     finally:
         sys.argv, hydra_internal_utils.run_and_report = saved_argv, saved_reporter
-    if callbacks.sweep_problems:
-        problem = callbacks.sweep_problems.pop()
+    if sweeps.sweep_problems:
+        problem = sweeps.sweep_problems.pop()
         errors.die(str(problem), problem.exit_code)
 
 
 def _with_resume_folder(args: list[str]) -> list[str]:
     """`resume=RUN_DIR` continues in RUN_DIR: Hydra's run folder becomes that folder, and
     Hydra's record of this invocation goes to .hydra/resume/ so the original .hydra/ is kept."""
-    from nnlab.resume import resume_dir_from_args
+    from nnlab.train.resume import resume_dir_from_args
 
     run_dir = resume_dir_from_args(args)
     if run_dir is None or any(a in ("-m", "--multirun") for a in args):

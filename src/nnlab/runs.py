@@ -139,7 +139,7 @@ def record_failed_job(path: Path, ex: BaseException, user_error: Exception | Non
         summary = json.loads(folder.summary_path.read_text())
     except (OSError, ValueError):
         summary = {}
-    from nnlab.callbacks import note_failure
+    from nnlab.train.sweeps import note_failure
 
     note_failure(sweep_dir, str(Path(path).relative_to(sweep_dir)) if Path(path).is_relative_to(sweep_dir)
                  else str(path), str(user_error or ex))

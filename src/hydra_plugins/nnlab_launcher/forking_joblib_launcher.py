@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # What the forked workers need, set by the launching process just before joblib forks them.
 # Handing it over by inheritance instead of pickling lets Hydra's task function be a closure.
 _INHERITED: dict = {}
-TASK_MODULES = {"train": "nnlab.train", "attack": "nnlab.attack"}  # hydra.job.name -> its task
+TASK_MODULES = {"train": "nnlab.train.task", "attack": "nnlab.attacks.command"}  # hydra.job.name -> its task
 
 
 def _run_inherited(idx: int, overrides: Sequence[str]) -> bytes:

@@ -7,9 +7,9 @@ import csv
 import torch
 
 from nnlab import plots
-from nnlab.engine import evaluating
 from nnlab.errors import UserError
 from nnlab.probes import ProbeContext
+from nnlab.train.engine import evaluating
 
 
 def snapshot_epochs(first: int, last: int, count: int) -> list[int]:

@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 from nnlab.data.dataset import Dataset, pixels
-from nnlab.engine import evaluating
 from nnlab.errors import UserError
 from nnlab.plots import plt  # nnlab.plots selects the Agg backend
 from nnlab.probes import ProbeContext
+from nnlab.train.engine import evaluating
 
 EVAL_BATCH = 1000
 

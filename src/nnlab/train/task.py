@@ -22,14 +22,14 @@ from nnlab import plots
 from nnlab.checks import check_train_config
 from nnlab.data.augment import Augment
 from nnlab.data.batcher import TensorBatcher
-from nnlab.engine import Diverged, Monitor, fit
 from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.models import build_model
 from nnlab.probes import ProbeContext
-from nnlab.resume import check_resumable, load_last_state, restore, resumed_config
 from nnlab.runs import CheckpointWriter, RunFolder, environment
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
+from nnlab.train.engine import Diverged, Monitor, fit
+from nnlab.train.resume import check_resumable, load_last_state, restore, resumed_config
 
 log = logging.getLogger("nnlab.train")
 

@@ -15,12 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from nnlab.attack_figures import gallery, robustness_curve, target_grid
-from nnlab.attack_inputs import make_targets, select
-from nnlab.engine import evaluating
+from nnlab.attacks.figures import gallery, robustness_curve, target_grid
+from nnlab.attacks.inputs import make_targets, select
 from nnlab.errors import UserError
 from nnlab.runs import environment, write_json
 from nnlab.runtime import resolve_device
+from nnlab.train.engine import evaluating
 from nnlab.trained import load_trained
 
 log = logging.getLogger("nnlab.attack")

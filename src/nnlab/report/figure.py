@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from nnlab.report_jobs import OK_STATUSES, Job  # noqa: E402
+from nnlab.report.jobs import OK_STATUSES, Job  # noqa: E402
 
 # Line style per split, as nnlab.plots.SPLIT_STYLE; fixed colours so a split looks the same in
 # every panel, whichever splits a job has.

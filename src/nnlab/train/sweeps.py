@@ -34,7 +34,7 @@ class SweepReport(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        from nnlab.report import write_report
+        from nnlab.report.command import write_report
 
         try:
             write_report([sweep_dir], None)

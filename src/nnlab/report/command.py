@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnlab.errors import UserError, choice_error, die
-from nnlab.report_jobs import OK_STATUSES, Job, collect_jobs
+from nnlab.report.jobs import OK_STATUSES, Job, collect_jobs
 
 SPLITS = ("train", "val", "test")
 METRICS = [f"{split}_{kind}" for split in SPLITS for kind in ("loss", "acc")]
@@ -91,7 +91,7 @@ def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
         raise UserError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
 
-    from nnlab.report_figure import curves  # matplotlib is imported once the input is checked
+    from nnlab.report.figure import curves  # matplotlib is imported once the input is checked
 
     panels = curves(jobs, swept, _levels(table, swept), metric, out / "curves.png")
     report = Report(table, swept, constant, panels, out)

@@ -1,0 +1,1 @@
+"""`nnlab report`: collect run folders (jobs.py), tables (command.py), the curves figure (figure.py)."""
