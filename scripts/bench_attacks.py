@@ -18,7 +18,7 @@ import torchattacks
 from bench_common import Options, Target, interleaved, nnlab_command, run_command, say, seconds, table
 
 from nnlab.attacks import FGSM, PGD
-from nnlab.trained import load_trained
+from nnlab.runs import load_trained
 
 EPS, ALPHA, STEPS = 0.3, 0.01, 40  # Linf budget and step in pixels [0, 1]; PGD-40 as in Madry et al.
 # Issue 7's targets: no slower than torchattacks, with success rates equal within 0.5 points.

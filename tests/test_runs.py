@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -16,7 +19,7 @@ from hydra.utils import instantiate
 from matplotlib.image import imread
 from omegaconf import OmegaConf
 
-from conftest import Run, train
+from conftest import Run, nnlab, train
 from nnlab.runs import load_checkpoint
 
 
@@ -206,3 +209,51 @@ def test_interrupted_run_is_marked_and_keeps_its_files(tmp_path, sig, code):
     assert run.summary["epochs_completed"] == len(run.metrics) >= 4
     last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert last["epoch"] == len(run.metrics)  # pending checkpoint flushed on the way out
+
+
+# --- run folders written before the layout move ------------------------------------------------
+
+BEFORE_MOVE = Path(__file__).parent / "fixtures" / "run_before_layout_move"
+
+
+@pytest.fixture
+def old_run(tmp_path):
+    """A copy of the committed run folder made by the code before the layout move, and the
+    fake MNIST files it was trained on, under $NNLAB_DATA (its config keeps that interpolation)."""
+    from nnlab.data.formats import write_idx_dataset
+
+    write_idx_dataset(tmp_path / "data" / "MNIST" / "raw", n_train=300, n_test=100)
+    shutil.copytree(BEFORE_MOVE, tmp_path / "old_run")
+    return tmp_path / "old_run", {"NNLAB_DATA": str(tmp_path / "data")}
+
+
+def test_old_run_config_maps_moved_targets(old_run):
+    from nnlab.runs import read_config
+
+    path, _ = old_run
+    as_written = OmegaConf.load(path / ".hydra" / "config.yaml")
+    assert as_written.logger._target_ == "nnlab.trackers.TensorBoardLogger"
+    cfg = read_config(path)
+    assert cfg.logger._target_ == "nnlab.train.trackers.TensorBoardLogger"
+    assert OmegaConf.is_interpolation(cfg.dataset, "root")  # interpolations are kept as written
+
+
+def test_old_run_is_attacked_resumed_and_reported(old_run):
+    path, env = old_run
+    tmp = path.parent
+    attacked = nnlab("attack", f"run={path}", "hydra.run.dir=attacked", "n=20", cwd=tmp, env=env)
+    assert attacked.returncode == 0, attacked.stderr[-2000:]
+    assert json.loads((tmp / "attacked" / "attack.json").read_text())["n"] == 20
+
+    resumed = nnlab("train", f"resume={path}", "epochs=3", "progress=false", cwd=tmp, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = Run(path).summary
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 3
+    assert summary["resumed_at_epochs"] == [2]
+    assert list(Run(path).metrics["epoch"]) == [1, 2, 3]
+    assert list((path / "tensorboard").iterdir()), "the moved tracker still logs"
+
+    reported = nnlab("report", str(path), "--out", str(tmp / "report"), cwd=tmp)
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    table = pd.read_csv(tmp / "report" / "report.csv")
+    assert list(table["status"]) == ["completed"]

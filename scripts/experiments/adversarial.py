@@ -32,7 +32,7 @@ from experiments.cifar_data import cifar_or_generated
 from experiments.common import Context, ReproduceError, mnist_or_stand_in, read_summary
 from nnlab.data.vision import SPECS
 from nnlab.plots import plt
-from nnlab.trained import load_trained
+from nnlab.runs import load_trained
 
 DESCRIPTION = "Adversarial examples: galleries, transfer, PGD curve, generator grid, CIFAR L2"
 SEED = "seeds/000 problem 4, seeds/001 exercise 2 and seeds/002 section 4"

@@ -17,6 +17,7 @@ import pandas as pd
 
 from experiments.cifar_data import cifar_or_generated
 from experiments.common import Context, ReproduceError
+from nnlab import runs
 from nnlab.plots import plt
 
 DESCRIPTION = "CIFAR-10 softmax and 1-hidden-layer net: hyperparameter ablations"
@@ -92,7 +93,7 @@ def ablation_rows(folder: Path, ablation: str, key: str, values: list[str], repo
     jobs = pd.read_csv(folder / "report.csv").sort_values("job")  # job k ran the k-th value
     rows = []
     for value, job, theirs in zip(values, jobs.itertuples(), report, strict=True):
-        done = job.status in ("completed", "early_stopped")
+        done = job.status in runs.FINISHED
         rows.append({"ablation": ablation, "value": value, "status": job.status,
                      "val acc": job.final_val_acc if done else float("nan"),
                      "test acc": job.final_test_acc if done else float("nan"),

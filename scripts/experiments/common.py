@@ -3,7 +3,6 @@ writing OUT/README.md with the commands, data notes, tables and figures."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nnlab import runs
 from nnlab.report.command import md_table
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -121,4 +121,7 @@ def mnist_or_stand_in(ctx: Context) -> list[str]:
 
 
 def read_summary(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "summary.json").read_text())
+    summary = runs.read_summary(run_dir)
+    if summary is None:
+        raise ReproduceError(f"{run_dir} has no readable summary.json; see the run's output above")
+    return summary

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from experiments.common import Context, ReproduceError, mnist_or_stand_in
+from nnlab import runs
 
 DESCRIPTION = "batch size x learning rate grid (LeNet-5, SGD): learning curves and table"
 SEED = "seeds/000 problem 3"
@@ -72,7 +73,7 @@ def pivot(jobs: pd.DataFrame, metric: str) -> pd.DataFrame:
             job = jobs[(jobs["optimizer.lr"] == lr) & (jobs["batch_size"] == batch)]
             if job.empty:
                 row[f"batch {batch}"] = "-"
-            elif job["status"].iloc[0] not in ("completed", "early_stopped"):
+            elif job["status"].iloc[0] not in runs.FINISHED:
                 row[f"batch {batch}"] = job["status"].iloc[0]
             else:
                 row[f"batch {batch}"] = f"{float(job[metric].iloc[0]):.4f}"

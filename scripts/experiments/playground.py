@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from experiments.common import Context, read_summary
 from nnlab.plots import class1_probability, draw_boundary, plt
 from nnlab.probes.first_layer import first_layer
-from nnlab.trained import load_trained
+from nnlab.runs import load_trained
 
 DESCRIPTION = "playground toys: feature crosses, L1/L2 feature weights, activations"
 SEED = "seeds/004 section 1"

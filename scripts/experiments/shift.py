@@ -16,7 +16,7 @@ from experiments.common import Context, mnist_or_stand_in, read_summary
 from nnlab.plots import plt
 from nnlab.probes.images import class_names, predict, show_image
 from nnlab.probes.shift import DIRECTIONS, translate
-from nnlab.trained import load_trained
+from nnlab.runs import load_trained
 
 DESCRIPTION = "MLP 784-300-50-10 vs LeNet: accuracy under pixel shifts"
 SEED = "seeds/003 question 3"

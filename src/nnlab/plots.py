@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from nnlab.data.dataset import Dataset, Plane
-from nnlab.train.engine import evaluating
+from nnlab.models.modes import evaluating
 
 matplotlib.use("Agg")  # before anyone imports pyplot: no display needed
 

@@ -1,8 +1,14 @@
-"""The run folder: metrics.csv, summary.json, checkpoints/ (read and write).
+"""The run folder: the only module that knows its files and the status vocabulary.
+
+A run folder holds .hydra/ (Hydra's record: config.yaml, overrides.yaml), metrics.csv (a row per
+epoch), summary.json (status, final and best metrics, versions, ...), checkpoints/{best,last}.pt
+and plots/. A sweep folder holds one run folder per job and failures.jsonl. Every other module
+reads and writes these through here.
 
 summary.json and checkpoints are written to a temporary name and renamed, metrics rows are
 appended whole, so a run killed at any moment leaves the previous versions readable.
-Checkpoints are read with `weights_only=True`: a run folder is data.
+Checkpoints are read with `weights_only=True`: a run folder is data. torch is imported only where
+checkpoints are touched, so `nnlab report` (which reads summaries and metrics) does not pay for it.
 """
 
 from __future__ import annotations
@@ -20,11 +26,20 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from nnlab import __version__
+
+# --- the status vocabulary of summary.json -------------------------------------------------------
+RUNNING = "running"  # written when training starts; a run killed with -9 keeps it
+FINISHED = ("completed", "early_stopped")  # the run ended as planned: its numbers count
+# The others: "diverged" (non-finite loss), "failed" (an error), "interrupted" (Ctrl-C/SIGTERM).
+
+# `_target_`s that moved since older run folders were written: old name -> where it lives now.
+MOVED_TARGETS = {
+    "nnlab.trackers.TensorBoardLogger": "nnlab.train.trackers.TensorBoardLogger",
+}
 
 METRIC_COLUMNS = [
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
@@ -100,6 +115,9 @@ class RunFolder:
 
         atomic_write(self.metrics_path, write)
 
+    def read_summary(self) -> dict | None:
+        return read_summary(self.path)
+
     def read_metrics_rows(self) -> list[dict]:
         if not self.metrics_path.exists():
             return []
@@ -107,12 +125,56 @@ class RunFolder:
             return list(csv.DictReader(f))
 
     def save_checkpoint(self, name: str, state: dict) -> Path:
+        import torch
+
         path = self.checkpoints / name
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         return path
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.summary_path, summary)
+
+
+def read_summary(path: Path) -> dict | None:
+    """summary.json of the run folder at `path`; None when there is none or it cannot be read."""
+    try:
+        summary = json.loads((Path(path) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def is_finished(summary: dict | None) -> bool:
+    return bool(summary) and summary.get("status") in FINISHED
+
+
+def config_path(path: Path) -> Path:
+    return Path(path) / ".hydra" / "config.yaml"
+
+
+def read_config(path: Path):
+    """The run's resolved-at-launch config (.hydra/config.yaml) as a DictConfig, with `_target_`s
+    of classes that moved since the run was written mapped to where they live now."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(config_path(path))
+    _map_moved_targets(cfg)
+    return cfg
+
+
+def _map_moved_targets(node) -> None:
+    from omegaconf import DictConfig, ListConfig
+
+    if isinstance(node, DictConfig):
+        target = node.get("_target_") if "_target_" in node else None
+        if isinstance(target, str) and target in MOVED_TARGETS:
+            node._target_ = MOVED_TARGETS[target]
+        for key in node:
+            if not node._get_node(key)._is_interpolation():
+                _map_moved_targets(node[key])
+    elif isinstance(node, ListConfig):
+        for item in node:
+            _map_moved_targets(item)
 
 
 def discard_unused_run_folder(path: Path) -> bool:
@@ -135,12 +197,7 @@ def record_failed_job(path: Path, ex: BaseException, user_error: Exception | Non
     else:
         log.error("job failed with an unexpected error", exc_info=ex)
     folder = RunFolder(path)
-    try:
-        summary = json.loads(folder.summary_path.read_text())
-    except (OSError, ValueError):
-        summary = {}
-    from nnlab.train.sweeps import note_failure
-
+    summary = folder.read_summary() or {}
     note_failure(sweep_dir, str(Path(path).relative_to(sweep_dir)) if Path(path).is_relative_to(sweep_dir)
                  else str(path), str(user_error or ex))
     if summary.get("status") in (None, "running"):
@@ -150,8 +207,89 @@ def record_failed_job(path: Path, ex: BaseException, user_error: Exception | Non
         folder.write_summary(summary)
 
 
+# --- the sweep folder ------------------------------------------------------------------------------
+
+FAILURES = "failures.jsonl"  # in the sweep folder: a line per job that failed in this sweep
+
+
+def note_failure(sweep_dir: Path, job: str, error: str) -> None:
+    """Record a job's failure in the sweep folder (one write per line: safe from parallel jobs),
+    for failures a job's summary cannot show, e.g. a refusal to overwrite a completed run."""
+    line = json.dumps({"job": job, "error": error}) + "\n"
+    with open(Path(sweep_dir) / FAILURES, "a") as f:
+        f.write(line)
+
+
+def read_failures(sweep_dir: Path) -> list[dict]:
+    path = Path(sweep_dir) / FAILURES
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def forget_failures(sweep_dir: Path) -> None:
+    (Path(sweep_dir) / FAILURES).unlink(missing_ok=True)
+
+
+def job_statuses(sweep_dir: Path) -> dict[str, str]:
+    """Job folder name -> status from its summary.json ('missing' when there is none)."""
+    statuses = {}
+    for job in sorted(p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()):
+        summary = read_summary(job)
+        statuses[job.name] = summary.get("status", "missing") if summary else "missing"
+    return statuses
+
+
+# --- a trained model, read back as data (for `nnlab attack`, transfer, experiments) ----------------
+
+
+@dataclass
+class Trained:
+    path: Path
+    cfg: object  # the training run's config (DictConfig)
+    data: object  # its Dataset, rebuilt from the config: same splits
+    model: object  # the nn.Module, in eval mode, on the requested device
+    epoch: int
+
+
+def load_trained(path, checkpoint: str = "best", device="cpu", data=None) -> Trained:
+    """The run's dataset (rebuilt from its config: same splits) and its model with the weights of
+    checkpoints/<checkpoint>.pt, loaded with weights_only=True. Pass `data` to reuse a dataset."""
+    from hydra.utils import instantiate
+
+    from nnlab.errors import UserError
+    from nnlab.models import build_model
+
+    path = Path(str(path))
+    if not config_path(path).is_file():
+        raise UserError(f"{path} is not a training run folder (no .hydra/config.yaml); "
+                        "point run= at a folder written by `nnlab train`")
+    if checkpoint not in ("best", "last"):
+        raise UserError(f"checkpoint: unknown value {checkpoint!r}; valid: best, last")
+    ckpt = path / "checkpoints" / f"{checkpoint}.pt"
+    if not ckpt.is_file():
+        raise UserError(f"{path} has no checkpoints/{checkpoint}.pt (trained with checkpoint=false, "
+                        "or stopped before its first epoch)")
+    cfg = read_config(path)
+    if data is None:
+        data = instantiate(cfg.dataset)
+    model = build_model(cfg.model, data)
+    try:
+        state = load_checkpoint(ckpt)
+        model.load_state_dict(state["model"])
+    except Exception as ex:
+        raise UserError(f"cannot load {ckpt} into the run's model ({type(ex).__name__}: "
+                        f"{' '.join(str(ex).split())[:200]})") from None
+    return Trained(path, cfg, data, model.to(device).eval(), int(state.get("epoch", 0)))
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+
+
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
     """Load a checkpoint as data only (no pickled code can run)."""
+    import torch
+
     with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
         warnings.simplefilter("ignore", UserWarning)
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -168,6 +306,7 @@ def _fmt(value):
 def environment() -> dict:
     """Versions and source revision recorded in every summary."""
     import hydra
+    import torch
 
     return {
         "nnlab": __version__,

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnlab.errors import UserError, choice_error
+from nnlab.models.modes import evaluating
 
 NORMS = ("linf", "l2")
 
@@ -169,15 +170,10 @@ def _describe(value) -> str:
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module):
-    """Eval mode inside; every submodule's own `training` flag restored on exit (even on errors)."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.enable_grad():
-            yield model
-    finally:
-        for module, mode in modes:
-            module.training = mode
+    """Eval mode with gradients on (attacks differentiate w.r.t. the input); every submodule's own
+    `training` flag restored on exit (even on errors)."""
+    with evaluating(model), torch.enable_grad():
+        yield model
 
 
 def input_grad(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, ascend: bool = True):

@@ -18,10 +18,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from nnlab.attacks.figures import gallery, robustness_curve, target_grid
 from nnlab.attacks.inputs import make_targets, select
 from nnlab.errors import UserError
-from nnlab.runs import environment, write_json
+from nnlab.models.modes import evaluating
+from nnlab.runs import environment, load_trained, write_json
 from nnlab.runtime import resolve_device
-from nnlab.train.engine import evaluating
-from nnlab.trained import load_trained
 
 log = logging.getLogger("nnlab.attack")
 

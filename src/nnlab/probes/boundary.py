@@ -8,8 +8,8 @@ import torch
 
 from nnlab import plots
 from nnlab.errors import UserError
+from nnlab.models.modes import evaluating
 from nnlab.probes import ProbeContext
-from nnlab.train.engine import evaluating
 
 
 def snapshot_epochs(first: int, last: int, count: int) -> list[int]:

@@ -21,9 +21,9 @@ from torch import nn
 from nnlab.data.dataset import pixels
 from nnlab.errors import UserError
 from nnlab.losses import make_loss
+from nnlab.models.modes import evaluating
 from nnlab.probes import ProbeContext
 from nnlab.probes.images import plt, save
-from nnlab.train.engine import evaluating
 
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 COLUMNS = ["epoch", "layer", "name", "max_abs_grad", "mean_abs_grad"]

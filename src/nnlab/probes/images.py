@@ -14,9 +14,9 @@ import torch
 
 from nnlab.data.dataset import Dataset, pixels
 from nnlab.errors import UserError
+from nnlab.models.modes import evaluating
 from nnlab.plots import plt  # nnlab.plots selects the Agg backend
 from nnlab.probes import ProbeContext
-from nnlab.train.engine import evaluating
 
 EVAL_BATCH = 1000
 

@@ -6,7 +6,6 @@ Everything is read as data: YAML, JSON and CSV; no checkpoint is opened.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -16,8 +15,9 @@ import pandas as pd
 import yaml
 
 from nnlab.errors import UserError
+from nnlab.runs import FINISHED, read_summary
 
-OK_STATUSES = ("completed", "early_stopped")
+OK_STATUSES = FINISHED  # the jobs whose numbers count
 # Keys that do not change what a run computes, so they never count as swept.
 IGNORED_PREFIXES = ("hydra.", "hydra/")
 IGNORED_KEYS = {"progress"}
@@ -94,10 +94,7 @@ def _read_job(path: Path, name: str, planned: list[str] | None) -> Job:
         return Job(name, path, "not run", "planned in multirun.yaml, never started",
                    overrides=_parse_overrides(planned))
     job = Job(name, path, "", overrides=_parse_overrides(_read_yaml(path / ".hydra" / "overrides.yaml")))
-    try:
-        job.summary = json.loads((path / "summary.json").read_text())
-    except (OSError, ValueError):
-        job.summary = {}
+    job.summary = read_summary(path) or {}
     try:
         metrics = pd.read_csv(path / "metrics.csv")
         job.metrics = metrics if len(metrics) else None

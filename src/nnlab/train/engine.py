@@ -62,18 +62,6 @@ class Monitor:
         return self.patience is not None and self.bad_epochs >= self.patience
 
 
-@contextlib.contextmanager
-def evaluating(model):
-    """Eval mode (dropout off, batchnorm frozen) for the block; the previous mode comes back after,
-    even on an error."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
 @torch.no_grad()
 def evaluate(model, batches: Iterable, loss_fn) -> tuple[float, float]:
     """Mean loss and accuracy over all batches (sums stay on the device until the end)."""

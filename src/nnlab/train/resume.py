@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nnlab.errors import UserError
-from nnlab.runs import RunFolder, load_checkpoint
+from nnlab.runs import RunFolder, config_path, load_checkpoint, read_config
 
 # Keys a resumed run may change from the command line.
 MAY_CHANGE = ("epochs", "device", "progress", "cpu_threads", "plots", "checkpoint",
@@ -30,7 +30,7 @@ def resume_dir_from_args(args: list[str]) -> str | None:
 
 def check_resumable(path: str) -> RunFolder:
     folder = RunFolder(Path(path))
-    if not (folder.path / ".hydra" / "config.yaml").is_file():
+    if not config_path(folder.path).is_file():
         raise UserError(f"resume={path}: not a run folder (no .hydra/config.yaml there)")
     if not (folder.checkpoints / "last.pt").is_file():
         raise UserError(f"resume={path}: no checkpoints/last.pt to continue from "
@@ -40,7 +40,7 @@ def check_resumable(path: str) -> RunFolder:
 
 def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     """The run's original config with the allowed command-line changes applied."""
-    cfg = OmegaConf.load(folder.path / ".hydra" / "config.yaml")
+    cfg = read_config(folder.path)
     changes = [o for o in overrides if not o.startswith(("resume=", "hydra."))]
     for override in changes:
         key = override.split("=", 1)[0].lstrip("+~")

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from nnlab import runs
 from nnlab.errors import UserError
-
-FINISHED = ("completed", "early_stopped")
-
-
-def job_outcomes(sweep_dir: Path) -> dict[str, str]:
-    """Job folder name -> status from its summary.json ('missing' when there is none)."""
-    outcomes = {}
-    for job in sorted(p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()):
-        try:
-            outcomes[job.name] = json.loads((job / "summary.json").read_text())["status"]
-        except (OSError, ValueError, KeyError):
-            outcomes[job.name] = "missing"
-    return outcomes
-
 
 log = logging.getLogger("nnlab")
 
@@ -48,33 +34,21 @@ class SweepReport(Callback):
 sweep_problems: list[UserError] = []
 
 
-FAILURES = "failures.jsonl"  # in the sweep folder: a line per job that failed in this sweep
-
-
-def note_failure(sweep_dir: Path, job: str, error: str) -> None:
-    """Record a job's failure for SweepOutcome (one write per line: safe from parallel jobs), for
-    failures a job's summary cannot show, e.g. a refusal to overwrite a completed run."""
-    line = json.dumps({"job": job, "error": error}) + "\n"
-    with open(Path(sweep_dir) / FAILURES, "a") as f:
-        f.write(line)
-
-
 class SweepOutcome(Callback):
     """After a sweep, a failed job makes the command fail too (exit code 1, one line naming the
     jobs), while every other job has still run to the end."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        (Path(config.hydra.sweep.dir) / FAILURES).unlink(missing_ok=True)
+        runs.forget_failures(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        outcomes = job_outcomes(sweep_dir)
-        bad = {job: status for job, status in outcomes.items() if status not in FINISHED}
-        if (sweep_dir / FAILURES).exists():
-            for line in (sweep_dir / FAILURES).read_text().splitlines():
-                bad.setdefault(json.loads(line)["job"], "failed")
+        outcomes = runs.job_statuses(sweep_dir)
+        bad = {job: status for job, status in outcomes.items() if status not in runs.FINISHED}
+        for failure in runs.read_failures(sweep_dir):
+            bad.setdefault(failure["job"], "failed")
         if bad:
             listed = ", ".join(f"{job} ({status})" for job, status in bad.items())
             sweep_problems.append(UserError(

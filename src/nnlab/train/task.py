@@ -6,7 +6,6 @@ folder gets metrics.csv (a row per epoch), summary.json, checkpoints/{best,last}
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.models import build_model
 from nnlab.probes import ProbeContext
-from nnlab.runs import CheckpointWriter, RunFolder, environment
+from nnlab.runs import CheckpointWriter, RunFolder, environment, is_finished
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 from nnlab.train.engine import Diverged, Monitor, fit
 from nnlab.train.resume import check_resumable, load_last_state, restore, resumed_config
@@ -66,7 +65,7 @@ def run(cfg: DictConfig) -> dict:
         state = load_last_state(folder)
         restore(parts, state, folder)
         start_epoch = state["epoch"] + 1
-        summary = json.loads(folder.summary_path.read_text()) if folder.summary_path.exists() else {}
+        summary = folder.read_summary() or {}
         summary["resumed_at_epochs"] = summary.get("resumed_at_epochs", []) + [state["epoch"]]
 
     folder.create()
@@ -178,11 +177,8 @@ def previous_outcome(folder: RunFolder) -> dict | None:
     earlier attempt that did not complete is moved to attempts/<n>/ so this one starts clean."""
     if not folder.holds_a_run():
         return None
-    try:
-        summary = json.loads(folder.summary_path.read_text())
-    except (OSError, ValueError):
-        summary = {}
-    if summary.get("status") in ("completed", "early_stopped"):
+    summary = folder.read_summary() or {}
+    if is_finished(summary):
         return summary
     attempts = folder.path / "attempts"
     target = attempts / str(len(list(attempts.glob("*"))) + 1 if attempts.exists() else 1)
