@@ -33,9 +33,12 @@ def test_fgsm_writes_every_output(trained):
     out = trained / "fgsm"
     report = json.loads((out / "attack.json").read_text())
     assert report["n"] == 200 and report["run"] == "victim" and report["split"] == "test"
-    assert report["clean_acc"] > 0.8
-    assert report["adv_acc"] < report["clean_acc"]
-    assert report["linf_mean"] == pytest.approx(0.3, abs=1e-4) or report["linf_mean"] < 0.3 + 1e-6
+    (result,) = report["results"]  # one entry for one eps: attack.json has one schema
+    assert result["eps"] == 0.3
+    assert result["clean_acc"] > 0.8
+    assert result["adv_acc"] < result["clean_acc"]
+    assert result["linf_mean"] == pytest.approx(0.3, abs=1e-4) or result["linf_mean"] < 0.3 + 1e-6
+    assert all(len(repr(v)) <= 10 for v in result.values() if isinstance(v, float))  # rounded figures
     saved = load_checkpoint(out / "adversarial.pt")
     assert saved["adversarial"].shape == (200, 1, 28, 28)
     assert saved["indices"].tolist() == list(range(200))
@@ -49,6 +52,12 @@ def test_eps_list_gives_a_robustness_curve(trained):
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(trained / "curve" / "robustness.csv")
     assert table["eps"].tolist() == [0.0, 0.1, 0.3]
+    report = json.loads((trained / "curve" / "attack.json").read_text())
+    assert [r["eps"] for r in report["results"]] == [0.0, 0.1, 0.3]
+    assert [r["adv_acc"] for r in report["results"]] == table["adv_acc"].tolist()
+    rows = (trained / "curve" / "robustness.csv").read_text().splitlines()[1:]  # after the header
+    longest = max(len(cell) for line in rows for cell in line.split(","))
+    assert longest <= 12, "figures are written to 6 significant digits"
     assert table["adv_acc"].iloc[0] == pytest.approx(table["clean_acc"].iloc[0])  # eps 0: no change
     assert table["adv_acc"].is_monotonic_decreasing
     assert table["adv_acc"].iloc[-1] < 0.2
@@ -62,10 +71,11 @@ def test_targeted_attack_with_random_targets_and_transfer(trained):
     report = json.loads((trained / "targeted" / "attack.json").read_text())
     saved = load_checkpoint(trained / "targeted" / "adversarial.pt")
     assert (saved["targets"] != saved["labels"]).all()
-    assert report["success_rate"] > 0.9
+    (result,) = report["results"]
+    assert result["success_rate"] > 0.9
     (score,) = report["transfer"]
     assert score["run"] == "other" and score["clean_acc"] > 0.8
-    assert score["adv_acc"] > report["adv_acc"]  # adversarial images transfer only partly
+    assert score["adv_acc"] > result["adv_acc"]  # adversarial images transfer only partly
 
 
 def test_every_other_class_as_target(trained):
@@ -87,10 +97,11 @@ def test_generator_attack(trained):
     report = json.loads((out / "attack.json").read_text())
     saved = load_checkpoint(out / "adversarial.pt")
     assert sorted(set(saved["labels"].tolist())) == [0, 1] and saved["targets"].tolist() == [3] * 20
-    assert list(report["generators"]) == ["3"] and report["generators"]["3"]["train_n"] == 1000
-    assert report["generators"]["3"]["train_success"] > 0.8
-    assert report["success_rate"] > 0.8
-    assert report["linf_median"] <= 0.3 + 1e-6
+    (result,) = report["results"]
+    assert list(result["generators"]) == ["3"] and result["generators"]["3"]["train_n"] == 1000
+    assert result["generators"]["3"]["train_success"] > 0.8
+    assert result["success_rate"] > 0.8
+    assert result["linf_median"] <= 0.3 + 1e-6
 
 
 def test_classes_and_per_class_select_samples(trained):
@@ -125,6 +136,14 @@ def test_missing_run_is_one_line(tmp_path):
     assert proc.returncode == 2 and "run=RUN_DIR is required" in proc.stderr
 
 
+def test_failed_attack_leaves_no_folder_behind(tmp_path):
+    """The default attack folder, outputs/attack/<date>/<time>/, is made before the attack starts:
+    a failure leaves neither it (with its log) nor the empty folders above it."""
+    proc = nnlab("attack", "run=no_such_run", cwd=tmp_path)
+    assert proc.returncode == 2 and "not a training run folder" in proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
 
 def test_adversarial_training_leaves_more_standing_under_pgd(trained):
     """Madry-style training (PGD examples per batch) against a normally trained LeNet, both
@@ -138,5 +157,6 @@ def test_adversarial_training_leaves_more_standing_under_pgd(trained):
         res = nnlab("attack", f"run={run}", "attack=pgd", "attack.eps=0.2", "attack.steps=10",
                     "attack.alpha=0.03", "n=200", f"hydra.run.dir=pgd_{run}", cwd=trained)
         assert res.returncode == 0, res.stderr
-        scores[run] = json.loads((trained / f"pgd_{run}" / "attack.json").read_text())["adv_acc"]
+        report = json.loads((trained / f"pgd_{run}" / "attack.json").read_text())
+        scores[run] = report["results"][0]["adv_acc"]
     assert scores["robust"] > scores["victim"] + 0.3, scores

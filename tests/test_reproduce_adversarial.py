@@ -22,11 +22,12 @@ from nnlab.data.vision import make_vision
 NAMES = [f"class{i}" for i in range(10)]
 
 
-def attack_json(**values) -> dict:
-    """The keys of an attack.json that the tables read, with made-up numbers."""
+def attack_json(n: int = 1000, transfer=(), results=None, **values) -> dict:
+    """The keys of an attack.json that the tables read, with made-up numbers: `values` go into
+    its one result (one eps), or `results` gives the list."""
     result = {"clean_acc": 0.9, "adv_acc": 0.0, "success_rate": 1.0, "l2_median": 1.5,
-              "linf_median": 0.05, "eps": 0.3, "per_class_success": {}}
-    return {"n": 1000, "results": None, "transfer": [], **result, **values}
+              "linf_median": 0.05, "eps": 0.3, "per_class_success": {}, **values}
+    return {"n": n, "transfer": list(transfer), "results": results or [result]}
 
 
 # --- model 2 on the images that fooled model 1 (the report's count) ------------------------------

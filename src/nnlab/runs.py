@@ -179,11 +179,18 @@ def _map_moved_targets(node) -> None:
 
 def discard_unused_run_folder(path: Path) -> bool:
     """Remove a run folder that holds only what Hydra writes before the task starts (.hydra/ and
-    the log), e.g. after bad input; a folder with anything else in it is left alone."""
-    path = Path(path)
-    if not path.is_dir() or {p.name for p in path.iterdir()} - {".hydra", "train.log"}:
+    the job's log, train.log or attack.log), e.g. after bad input, and the folders above it that
+    this left empty (outputs/attack/<date>/...), up to the working folder; a folder with anything
+    else in it is left alone."""
+    path = Path(path).absolute()
+    if not path.is_dir() or any(p.name != ".hydra" and p.suffix != ".log" for p in path.iterdir()):
         return False
     shutil.rmtree(path)
+    cwd = Path.cwd().absolute()
+    for parent in path.parents:
+        if parent == cwd or not parent.is_relative_to(cwd) or any(parent.iterdir()):
+            break
+        parent.rmdir()
     return True
 
 
@@ -295,11 +302,21 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
 
 
+# Figures in the run's files are written to 6 significant digits: float32 arithmetic makes the
+# rest noise (0.9465000033378601 is 0.9465).
+CSV_FLOAT_FORMAT = "%.6g"
+
+
+def rounded(value) -> float:
+    """A figure (a Python number or a one-element tensor) as a float of 6 significant digits."""
+    return float(f"{float(value):.6g}")
+
+
 def _fmt(value):
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return CSV_FLOAT_FORMAT % value
     return value
 
 

@@ -19,7 +19,7 @@ from nnlab.attacks.figures import gallery, robustness_curve, target_grid
 from nnlab.attacks.inputs import make_targets, select
 from nnlab.errors import UserError
 from nnlab.models.modes import evaluating
-from nnlab.runs import environment, load_trained, write_json
+from nnlab.runs import CSV_FLOAT_FORMAT, environment, load_trained, rounded, write_json
 from nnlab.runtime import resolve_device
 
 log = logging.getLogger("nnlab.attack")
@@ -79,8 +79,7 @@ def run(cfg: DictConfig) -> dict:
                               "correctly before the attack and wrongly after; success_rate_all "
                               "counts every sample misclassified after the attack. targeted: "
                               "the share of samples classified as their target."),
-        "results": results if len(results) > 1 else None,
-        **({k: v for k, v in results[-1].items()} if len(results) == 1 else {}),
+        "results": results,  # one entry per eps (one entry when attack.eps is a number)
         "transfer": transfer(cfg.transfer, victim, x, adversarial, y, cfg.batch_size, device),
         **{"versions": environment()},
     }
@@ -148,15 +147,15 @@ def measure(model, x, adv, y, targets, steps, num_classes, batch_size, device) -
     for c in range(num_classes):
         mask = (y == c) & (correct if targets is None else torch.ones_like(correct))
         if mask.any():
-            per_class[str(c)] = round(float(success[mask].float().mean()), 6)
+            per_class[str(c)] = rounded(success[mask].float().mean())
     return {
-        "clean_acc": float(correct.float().mean()),
-        "adv_acc": float((after == y).float().mean()),
-        "success_rate": rate,
-        "success_rate_all": float(success.float().mean()),
-        "l2_mean": float(l2.mean()), "l2_median": float(l2.median()),
-        "linf_mean": float(linf.mean()), "linf_median": float(linf.median()),
-        "steps_mean": float(steps.float().mean()), "steps_median": float(steps.float().median()),
+        "clean_acc": rounded(correct.float().mean()),
+        "adv_acc": rounded((after == y).float().mean()),
+        "success_rate": rounded(rate),
+        "success_rate_all": rounded(success.float().mean()),
+        "l2_mean": rounded(l2.mean()), "l2_median": rounded(l2.median()),
+        "linf_mean": rounded(linf.mean()), "linf_median": rounded(linf.median()),
+        "steps_mean": rounded(steps.float().mean()), "steps_median": rounded(steps.float().median()),
         "per_class_success": per_class,
     }, after
 
@@ -169,10 +168,10 @@ def transfer(run_dirs, victim, x, adversarial, y, batch_size, device) -> list[di
         if other.data.input_shape != victim.data.input_shape:
             raise UserError(f"transfer: {run_dir} takes inputs of shape {other.data.input_shape}, "
                             f"not {victim.data.input_shape}")
-        scores.append({"run": str(run_dir),
-                       "clean_acc": float((predict(other.model, x, batch_size, device) == y).float().mean()),
-                       "adv_acc": float((predict(other.model, adversarial, batch_size, device) == y)
-                                        .float().mean())})
+        clean = predict(other.model, x, batch_size, device) == y
+        still_right = predict(other.model, adversarial, batch_size, device) == y
+        scores.append({"run": str(run_dir), "clean_acc": rounded(clean.float().mean()),
+                       "adv_acc": rounded(still_right.float().mean())})
         log.info("transfer to %s: accuracy %.4f -> %.4f", run_dir, scores[-1]["clean_acc"],
                  scores[-1]["adv_acc"])
     return scores
@@ -183,7 +182,7 @@ def write_robustness(out: Path, results: list[dict]) -> None:
 
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "per_class_success"} for r in results])
     columns = ["eps"] + [c for c in table.columns if c != "eps"]
-    table[columns].to_csv(out / "robustness.csv", index=False)
+    table[columns].to_csv(out / "robustness.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     robustness_curve(table, out / "robustness.png")
 
 

@@ -35,18 +35,29 @@ def gallery(x, adv, y, adv_pred, indices, targets, class_names, path: Path, titl
     names = class_names or [str(i) for i in range(int(max(y.max(), adv_pred.max())) + 1)]
     fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n), squeeze=False, constrained_layout=True)
     for row in range(n):
-        goal = (f"target: {names[int(targets[row])]}" if targets is not None
-                else f"predicted: {names[int(adv_pred[row])]}")
+        title, succeeded = adversarial_title(names, int(y[row]), int(adv_pred[row]),
+                                             int(targets[row]) if targets is not None else None)
         _show(axes[row, 0], x[row])
         axes[row, 0].set_title(f"#{int(indices[row])} true: {names[int(y[row])]}", fontsize=8)
         _show(axes[row, 1], adv[row] - x[row], symmetric=True)
         axes[row, 1].set_title("perturbation (rescaled)", fontsize=8)
         _show(axes[row, 2], adv[row])
-        axes[row, 2].set_title(f"{goal}, got {names[int(adv_pred[row])]}", fontsize=8)
+        axes[row, 2].set_title(title, fontsize=8, color="black" if succeeded else "tab:red")
     if title:
         fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def adversarial_title(names, true: int, predicted: int, target: int | None) -> tuple[str, bool]:
+    """What the model predicts on the adversarial image, and whether the attack succeeded:
+    untargeted, when the prediction left the true class; targeted, when it is the target."""
+    if target is None:
+        succeeded = predicted != true
+        return f"now predicted: {names[predicted]} ({'fooled' if succeeded else 'not fooled'})", succeeded
+    succeeded = predicted == target
+    return (f"target {names[target]}: predicted {names[predicted]} "
+            f"({'reached' if succeeded else 'missed'})"), succeeded
 
 
 def robustness_curve(table, path: Path) -> None:

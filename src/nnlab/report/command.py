@@ -22,6 +22,7 @@ import pandas as pd
 
 from nnlab.errors import UserError, choice_error, die
 from nnlab.report.jobs import OK_STATUSES, Job, collect_jobs
+from nnlab.runs import CSV_FLOAT_FORMAT
 
 SPLITS = ("train", "val", "test")
 METRICS = [f"{split}_{kind}" for split in SPLITS for kind in ("loss", "acc")]
@@ -95,7 +96,7 @@ def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
 
     panels = curves(jobs, swept, _levels(table, swept), metric, out / "curves.png")
     report = Report(table, swept, constant, panels, out)
-    table.to_csv(out / "report.csv", index=False)
+    table.to_csv(out / "report.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     (out / "report.md").write_text(_markdown(report, metric, paths))
     return report
 
