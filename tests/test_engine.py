@@ -1,4 +1,5 @@
-"""The fit loop on CPU with tiny data: Monitor, early stopping, divergence, L1, schedules."""
+"""The fit loop on CPU with tiny data: Monitor, early stopping, divergence, the training step
+(L1, adversarial mix), schedules."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from nnlab.data.batcher import TensorBatcher
 from nnlab.data.toys import make_toy
 from nnlab.losses import l1_penalty, mse_onehot
 from nnlab.models import MLP
-from nnlab.train.engine import Diverged, Monitor, evaluate, fit
+from nnlab.train.engine import Batches, Diverged, Hooks, Learner, Monitor, evaluate, fit
+from nnlab.train.steps import TrainStep
 
 CPU = torch.device("cpu")
 
@@ -97,10 +99,11 @@ def _setup(toy, lr=0.05, optimizer=torch.optim.Adam, activation="tanh", shuffle=
     return model, opt, train, evals
 
 
-def _fit(model, opt, train, evals, epochs, monitor, rows, **kwargs):
-    return fit(model, opt, kwargs.pop("scheduler", None), kwargs.pop("loss_fn", F.cross_entropy),
-               train, evals, epochs, monitor,
-               lambda row, improved: rows.append((row, improved)), **kwargs)
+def _fit(model, opt, train, evals, epochs, monitor, rows, scheduler=None, loss_fn=F.cross_entropy,
+         l1=0.0, start_epoch=1):
+    return fit(Learner(model, opt, scheduler), TrainStep(loss_fn, l1=l1), loss_fn,
+               Batches(train, evals), range(start_epoch, epochs + 1), monitor,
+               Hooks(on_epoch_end=lambda row, improved: rows.append((row, improved))))
 
 
 def test_fit_reduces_the_loss_and_reports_rows(toy):
@@ -168,8 +171,9 @@ def test_fit_trains_in_training_mode_and_evaluates_in_eval_mode(toy):
     def after_epoch(row, improved):
         seen.append(bn.running_mean.clone())
 
-    fit(model, opt, None, F.cross_entropy, train, {"test": TensorBatcher(toy.test, 1000, CPU,
-        shuffle=False)}, 2, Monitor("test_loss"), after_epoch)
+    fit(Learner(model, opt), TrainStep(F.cross_entropy), F.cross_entropy,
+        Batches(train, {"test": TensorBatcher(toy.test, 1000, CPU, shuffle=False)}), range(1, 3),
+        Monitor("test_loss"), Hooks(after_epoch))
     # batchnorm updates its running statistics only in training mode, on training batches
     assert not torch.equal(seen[0], torch.zeros(4))
     assert not torch.equal(seen[1], seen[0])
@@ -253,8 +257,8 @@ def test_fit_nan_input_names_the_epoch_and_step(toy):
             train.x[37, 0] = float("nan")  # batch size 16: in the 3rd batch
 
     with pytest.raises(Diverged, match=r"training loss became nan at epoch 3, step 3") as info:
-        fit(model, opt, None, F.cross_entropy, train, evals, 10, Monitor("val_loss"),
-            poison_after_epoch_2)
+        fit(Learner(model, opt), TrainStep(F.cross_entropy), F.cross_entropy, Batches(train, evals),
+            range(1, 11), Monitor("val_loss"), Hooks(poison_after_epoch_2))
     assert (info.value.epoch, info.value.step) == (3, 3)
     assert math.isnan(info.value.value)
     assert [r["epoch"] for r in rows] == [1, 2]  # the epochs before it were recorded
@@ -269,7 +273,8 @@ def test_fit_infinite_loss_is_divergence_too(toy):
 
     assert len(toy.train) % 16 != 0
     with pytest.raises(Diverged) as info:
-        fit(model, opt, None, loss_fn, train, {}, 3, Monitor("train_loss"), lambda r, i: None)
+        fit(Learner(model, opt), TrainStep(loss_fn), loss_fn, Batches(train), range(1, 4),
+            Monitor("train_loss"))
     assert (info.value.epoch, info.value.step) == (1, len(train))
     assert info.value.value == math.inf
 
