@@ -31,6 +31,13 @@ def resume_dir_from_args(args: list[str]) -> str | None:
     return None
 
 
+def hydra_overrides(args: list[str]) -> list[str]:
+    """A resuming command line as Hydra must see it. Hydra composes the default config before the
+    run's own is read, and the default dataset (a toy) has no `root`: so `dataset.root=DIR`, a key
+    of the run's image dataset, is passed on as `++dataset.root=DIR` (set, or add if missing)."""
+    return [f"++{arg}" if arg.startswith("dataset.root=") else arg for arg in args]
+
+
 def check_resumable(path: str) -> RunFolder:
     folder = RunFolder(Path(path))
     if not config_path(folder.path).is_file():
@@ -58,7 +65,8 @@ def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
                             "is generated, not read from files; drop dataset.root")
     elif "dataset.root" not in keys and (folder.read_summary() or {}).get("data_root"):
         cfg.dataset.root = folder.read_summary()["data_root"]
-    cfg.merge_with(OmegaConf.from_dotlist(changes))
+    # `+key=` and `++key=` (see hydra_overrides) set the key as plain `key=` does
+    cfg.merge_with(OmegaConf.from_dotlist([o.lstrip("+") for o in changes]))
     cfg.resume = str(folder.path)
     return cfg
 
