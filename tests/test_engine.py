@@ -286,3 +286,55 @@ def test_monitor_never_takes_nan_as_best():
     assert m.best == 0.5 and m.best_epoch == 3
 
 
+
+
+# --- the training step -------------------------------------------------------------------------
+
+
+class _Shift:
+    """A stand-in attack: adds 0.5 to every input, and records the generator it was handed."""
+
+    def __init__(self):
+        self.generators = []
+
+    def __call__(self, model, x, y, generator=None):
+        from nnlab.attacks.base import AttackResult
+
+        self.generators.append(generator)
+        return AttackResult(x + 0.5, torch.ones(len(x), dtype=torch.long))
+
+
+def test_train_step_mixes_the_adversarial_and_the_clean_loss(toy):
+    torch.manual_seed(0)
+    model = MLP(toy.input_shape, toy.num_classes, hidden=[4])
+    x, y = toy.train.x[:16], toy.train.y[:16]
+    attack = _Shift()
+    step = TrainStep(F.cross_entropy, adversary=attack, mix=0.25, seed=3)
+    result = step(model, x, y)
+    clean, attacked = F.cross_entropy(model(x), y), F.cross_entropy(model(x + 0.5), y)
+    assert result.data_loss.item() == pytest.approx(0.25 * attacked.item() + 0.75 * clean.item())
+    assert torch.equal(result.logits, model(x + 0.5))  # accuracy is that of the attacked batch
+    assert result.loss is result.data_loss  # no L1 term asked for
+    assert attack.generators == [step.generator]  # the attack draws from the step's generator
+
+
+def test_train_step_adds_the_l1_term_to_the_optimised_loss_only(toy):
+    model = MLP(toy.input_shape, toy.num_classes, hidden=[4])
+    result = TrainStep(F.cross_entropy, l1=0.1)(model, toy.train.x, toy.train.y)
+    assert result.loss.item() == pytest.approx(result.data_loss.item() + 0.1 * l1_penalty(model).item())
+
+
+def test_train_step_state_restores_the_attack_draws():
+    from nnlab.attacks import PGD
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x, y = torch.rand(8, 1, 4, 4), torch.arange(8) % 3
+    pgd = PGD(eps=0.1, alpha=0.05, steps=0)  # no steps: the result is the random start
+    step = TrainStep(F.cross_entropy, adversary=pgd, seed=7)
+    step(model, x, y)
+    saved = step.state_dict()
+    later = step(model, x, y).logits
+    again = TrainStep(F.cross_entropy, adversary=pgd, seed=7)
+    again.load_state_dict(saved)
+    assert torch.equal(again(model, x, y).logits, later)
+    assert TrainStep(F.cross_entropy).state_dict() == {}  # nothing random without an attack
