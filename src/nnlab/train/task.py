@@ -42,6 +42,7 @@ __all__ = ["build", "objective", "run"]  # build: for scripts and tests that wan
 
 
 def run(cfg: DictConfig) -> dict:
+    """Train the run `cfg` describes into its folder; returns its summary (or its objective)."""
     folder, cfg, resuming = choose_run_folder(cfg)
     if not resuming:
         previous = previous_outcome(folder) if cfg.skip_completed else None
@@ -181,14 +182,13 @@ def train(cfg: DictConfig, folder: RunFolder, parts: Parts, start_epoch: int, su
 
         hooks = Hooks(on_epoch_end, list(parts.probes.values()), signals.deferred,
                       show_progress(cfg.progress))
-        outcome = Outcome("running")
         try:
-            outcome.status = fit(parts.learner, parts.train_step, parts.loss_fn, parts.batches,
-                                 range(start_epoch, cfg.epochs + 1), parts.monitor, hooks)
+            outcome = Outcome(fit(parts.learner, parts.train_step, parts.loss_fn, parts.batches,
+                                  range(start_epoch, cfg.epochs + 1), parts.monitor, hooks))
         except Diverged as ex:
-            outcome.status, outcome.failure = "diverged", ex
+            outcome = Outcome("diverged", failure=ex)
         except KeyboardInterrupt:
-            outcome.status, outcome.exit_code = "interrupted", signals.exit_code
+            outcome = Outcome("interrupted", exit_code=signals.exit_code)
         finally:
             if tracker is not None:
                 tracker.close()
