@@ -59,12 +59,13 @@ def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
         if key not in MAY_CHANGE:
             raise UserError(f"resume: '{override}' would change the experiment; a resumed run keeps "
                             f"its config, and only {', '.join(MAY_CHANGE)} may be given again")
+    recorded_root = (folder.read_summary() or {}).get("data_root")  # absent in older run folders
     if "root" not in cfg.dataset:
         if "dataset.root" in keys:
             raise UserError(f"resume: dataset.root: this run's dataset ({cfg.dataset.get('name')}) "
                             "is generated, not read from files; drop dataset.root")
-    elif "dataset.root" not in keys and (folder.read_summary() or {}).get("data_root"):
-        cfg.dataset.root = folder.read_summary()["data_root"]
+    elif recorded_root and "dataset.root" not in keys:
+        cfg.dataset.root = recorded_root
     # `+key=` and `++key=` (see hydra_overrides) set the key as plain `key=` does
     cfg.merge_with(OmegaConf.from_dotlist([o.lstrip("+") for o in changes]))
     cfg.resume = str(folder.path)
