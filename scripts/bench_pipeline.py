@@ -1,9 +1,10 @@
 """Section `training` of scripts/bench.py: one training epoch on Fashion-MNIST, CPU, three ways,
 side by side in one process.
 
-- nnlab: the objects `nnlab train` builds from the config (`train.build`: the split as one
-  tensor, batches by indexing a seeded permutation) run by `engine.train_one_epoch` with the
-  Ctrl-C guard of a real run: the loop `nnlab train` runs, bookkeeping included.
+- nnlab: the objects `nnlab train` builds from the config (`train.build.build`: the split as one
+  tensor, batches by indexing a seeded permutation, the training step) run by
+  `engine.train_one_epoch` with the Ctrl-C guard of a real run: the loop `nnlab train` runs,
+  bookkeeping included.
 - standard: torchvision's FashionMNIST with ToTensor + Normalize and a DataLoader (shuffle;
   num_workers 0 and 2, the faster counts), the same model, optimizer and batch size.
 - floor: the same model's forward/backward/step over pre-loaded, pre-normalised tensors in order,
@@ -30,11 +31,10 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from nnlab.losses import make_loss
 from nnlab.models import build_model
 from nnlab.runtime import StopSignals
-from nnlab.train.engine import train_one_epoch
-from nnlab.train.task import build
+from nnlab.train.build import build
+from nnlab.train.engine import Learner, train_one_epoch
 
 CPU = torch.device("cpu")
 BATCHES = (64, 256)
@@ -77,20 +77,17 @@ def nnlab_epochs(cfg, device=CPU, prepare=None, autocast=contextlib.nullcontext)
     torch.manual_seed(cfg.seed)
     parts = build(cfg, device)
     model = prepare(parts.model) if prepare else parts.model
-    loss_fn = make_loss(cfg.loss)
+    learner = Learner(model, parts.learner.optimizer)
 
     def epoch() -> float:
-        signals = StopSignals()  # a real run guards every step against Ctrl-C: part of the cost
-        try:
+        # a real run guards every step against Ctrl-C: part of the cost
+        with StopSignals() as signals, tqdm(disable=True) as bar:
             sync(device)
             start = time.perf_counter()
             with autocast():
-                train_one_epoch(model, parts.train_batches, parts.optimizer, loss_fn, cfg.l1, 1,
-                                tqdm(disable=True), signals.deferred)
+                train_one_epoch(learner, parts.train_step, parts.batches.train, 1, signals.deferred, bar)
             sync(device)
             return time.perf_counter() - start
-        finally:
-            signals.restore()
 
     return epoch
 

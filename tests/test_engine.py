@@ -1,4 +1,5 @@
-"""The fit loop on CPU with tiny data: Monitor, early stopping, divergence, L1, schedules."""
+"""The fit loop on CPU with tiny data: Monitor, early stopping, divergence, the training step
+(L1, adversarial mix), schedules."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from nnlab.data.batcher import TensorBatcher
 from nnlab.data.toys import make_toy
 from nnlab.losses import l1_penalty, mse_onehot
 from nnlab.models import MLP
-from nnlab.train.engine import Diverged, Monitor, evaluate, fit
+from nnlab.train.engine import Batches, Diverged, Hooks, Learner, Monitor, evaluate, fit
+from nnlab.train.steps import TrainStep
 
 CPU = torch.device("cpu")
 
@@ -97,10 +99,11 @@ def _setup(toy, lr=0.05, optimizer=torch.optim.Adam, activation="tanh", shuffle=
     return model, opt, train, evals
 
 
-def _fit(model, opt, train, evals, epochs, monitor, rows, **kwargs):
-    return fit(model, opt, kwargs.pop("scheduler", None), kwargs.pop("loss_fn", F.cross_entropy),
-               train, evals, epochs, monitor,
-               lambda row, improved: rows.append((row, improved)), **kwargs)
+def _fit(model, opt, train, evals, epochs, monitor, rows, scheduler=None, loss_fn=F.cross_entropy,
+         l1=0.0, start_epoch=1):
+    return fit(Learner(model, opt, scheduler), TrainStep(loss_fn, l1=l1), loss_fn,
+               Batches(train, evals), range(start_epoch, epochs + 1), monitor,
+               Hooks(on_epoch_end=lambda row, improved: rows.append((row, improved))))
 
 
 def test_fit_reduces_the_loss_and_reports_rows(toy):
@@ -168,8 +171,9 @@ def test_fit_trains_in_training_mode_and_evaluates_in_eval_mode(toy):
     def after_epoch(row, improved):
         seen.append(bn.running_mean.clone())
 
-    fit(model, opt, None, F.cross_entropy, train, {"test": TensorBatcher(toy.test, 1000, CPU,
-        shuffle=False)}, 2, Monitor("test_loss"), after_epoch)
+    fit(Learner(model, opt), TrainStep(F.cross_entropy), F.cross_entropy,
+        Batches(train, {"test": TensorBatcher(toy.test, 1000, CPU, shuffle=False)}), range(1, 3),
+        Monitor("test_loss"), Hooks(after_epoch))
     # batchnorm updates its running statistics only in training mode, on training batches
     assert not torch.equal(seen[0], torch.zeros(4))
     assert not torch.equal(seen[1], seen[0])
@@ -253,8 +257,8 @@ def test_fit_nan_input_names_the_epoch_and_step(toy):
             train.x[37, 0] = float("nan")  # batch size 16: in the 3rd batch
 
     with pytest.raises(Diverged, match=r"training loss became nan at epoch 3, step 3") as info:
-        fit(model, opt, None, F.cross_entropy, train, evals, 10, Monitor("val_loss"),
-            poison_after_epoch_2)
+        fit(Learner(model, opt), TrainStep(F.cross_entropy), F.cross_entropy, Batches(train, evals),
+            range(1, 11), Monitor("val_loss"), Hooks(poison_after_epoch_2))
     assert (info.value.epoch, info.value.step) == (3, 3)
     assert math.isnan(info.value.value)
     assert [r["epoch"] for r in rows] == [1, 2]  # the epochs before it were recorded
@@ -269,7 +273,8 @@ def test_fit_infinite_loss_is_divergence_too(toy):
 
     assert len(toy.train) % 16 != 0
     with pytest.raises(Diverged) as info:
-        fit(model, opt, None, loss_fn, train, {}, 3, Monitor("train_loss"), lambda r, i: None)
+        fit(Learner(model, opt), TrainStep(loss_fn), loss_fn, Batches(train), range(1, 4),
+            Monitor("train_loss"))
     assert (info.value.epoch, info.value.step) == (1, len(train))
     assert info.value.value == math.inf
 
@@ -281,3 +286,55 @@ def test_monitor_never_takes_nan_as_best():
     assert m.best == 0.5 and m.best_epoch == 3
 
 
+
+
+# --- the training step -------------------------------------------------------------------------
+
+
+class _Shift:
+    """A stand-in attack: adds 0.5 to every input, and records the generator it was handed."""
+
+    def __init__(self):
+        self.generators = []
+
+    def __call__(self, model, x, y, generator=None):
+        from nnlab.attacks.base import AttackResult
+
+        self.generators.append(generator)
+        return AttackResult(x + 0.5, torch.ones(len(x), dtype=torch.long))
+
+
+def test_train_step_mixes_the_adversarial_and_the_clean_loss(toy):
+    torch.manual_seed(0)
+    model = MLP(toy.input_shape, toy.num_classes, hidden=[4])
+    x, y = toy.train.x[:16], toy.train.y[:16]
+    attack = _Shift()
+    step = TrainStep(F.cross_entropy, adversary=attack, mix=0.25, seed=3)
+    result = step(model, x, y)
+    clean, attacked = F.cross_entropy(model(x), y), F.cross_entropy(model(x + 0.5), y)
+    assert result.data_loss.item() == pytest.approx(0.25 * attacked.item() + 0.75 * clean.item())
+    assert torch.equal(result.logits, model(x + 0.5))  # accuracy is that of the attacked batch
+    assert result.loss is result.data_loss  # no L1 term asked for
+    assert attack.generators == [step.generator]  # the attack draws from the step's generator
+
+
+def test_train_step_adds_the_l1_term_to_the_optimised_loss_only(toy):
+    model = MLP(toy.input_shape, toy.num_classes, hidden=[4])
+    result = TrainStep(F.cross_entropy, l1=0.1)(model, toy.train.x, toy.train.y)
+    assert result.loss.item() == pytest.approx(result.data_loss.item() + 0.1 * l1_penalty(model).item())
+
+
+def test_train_step_state_restores_the_attack_draws():
+    from nnlab.attacks import PGD
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x, y = torch.rand(8, 1, 4, 4), torch.arange(8) % 3
+    pgd = PGD(eps=0.1, alpha=0.05, steps=0)  # no steps: the result is the random start
+    step = TrainStep(F.cross_entropy, adversary=pgd, seed=7)
+    step(model, x, y)
+    saved = step.state_dict()
+    later = step(model, x, y).logits
+    again = TrainStep(F.cross_entropy, adversary=pgd, seed=7)
+    again.load_state_dict(saved)
+    assert torch.equal(again(model, x, y).logits, later)
+    assert TrainStep(F.cross_entropy).state_dict() == {}  # nothing random without an attack

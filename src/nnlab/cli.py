@@ -107,12 +107,12 @@ def run_hydra_app(command: str, args: list[str]) -> None:
 def _with_resume_folder(args: list[str]) -> list[str]:
     """`resume=RUN_DIR` continues in RUN_DIR: Hydra's run folder becomes that folder, and
     Hydra's record of this invocation goes to .hydra/resume/ so the original .hydra/ is kept."""
-    from nnlab.train.resume import resume_dir_from_args
+    from nnlab.train.resume import hydra_overrides, resume_dir_from_args
 
     run_dir = resume_dir_from_args(args)
     if run_dir is None or any(a in ("-m", "--multirun") for a in args):
         return args
-    return [*args, f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
+    return [*hydra_overrides(args), f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
 
 
 def _print_usage() -> None:

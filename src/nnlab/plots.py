@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -26,6 +27,30 @@ def __getattr__(name: str):
 
         return plt
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# False inside `drawing(False)`: a run with plots=false writes its data files and no image.
+_DRAWING = [True]
+
+
+@contextlib.contextmanager
+def drawing(enabled: bool):
+    """Within the block, `save` writes figures only if `enabled` (then as before)."""
+    before = _DRAWING[0]
+    _DRAWING[0] = bool(enabled)
+    try:
+        yield
+    finally:
+        _DRAWING[0] = before
+
+
+def save(fig, path: Path, dpi: int = 120) -> None:
+    """Write `fig` to `path` (folders made as needed), unless figures are off (`drawing`). Every
+    figure of a run folder is written through here."""
+    if not _DRAWING[0]:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
 
 
 def new_figure(rows: int = 1, cols: int = 1, **kwargs):
@@ -67,7 +92,7 @@ def learning_curves(rows: list[dict], path: Path, title: str = "") -> None:
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=120)
+    save(fig, path, dpi=120)
 
 
 @torch.no_grad()
@@ -117,7 +142,7 @@ def decision_boundary(model, data: Dataset, path: Path, device, title: str = "",
     handles = [Line2D([], [], marker="o", ls="", mfc="#bbbbbb", mec=edge, label=name)
                for name, edge in (("train", "white"), ("test", "black"))]
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
-    fig.savefig(path, dpi=120)
+    save(fig, path, dpi=120)
 
 
 def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Dataset, path: Path) -> None:
@@ -133,4 +158,4 @@ def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Datase
         ax.set_yticks([])
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.savefig(path, dpi=110)
+    save(fig, path, dpi=110)

@@ -68,6 +68,9 @@ class StopSignals:
     A signal arriving inside `with signals.deferred():` waits for the block to end: a training
     step finishes (no half-applied update), and an epoch's results are written whole, so
     metrics.csv and the checkpoints always agree.
+
+    The handlers are installed when it is made; `with StopSignals() as signals:` gives the
+    previous ones back however the block ends (or call `restore()`).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -79,6 +82,12 @@ class StopSignals:
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
             self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+
+    def __enter__(self) -> StopSignals:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
 
     def _handle(self, signum, frame):
         if self.received is None:
@@ -113,7 +122,8 @@ class StopSignals:
         """Give the signals their previous handlers back. A different signal that arrived while the
         run was already stopping is delivered again now, to those handlers: a process pool that
         sent SIGTERM after the terminal's SIGINT is waiting for this worker to end."""
-        for signum, handler in self.previous.items():
+        previous, self.previous = self.previous, {}  # restoring twice must not undo a later install
+        for signum, handler in previous.items():
             signal.signal(signum, handler)
         if self.pending is not None:
             pending, self.pending = self.pending, None

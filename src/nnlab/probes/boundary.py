@@ -1,4 +1,8 @@
-"""Decision-boundary snapshots across training, for 2-D datasets (`probe=[boundary]`)."""
+"""Decision-boundary snapshots across training, for 2-D datasets (`probe=[boundary]`).
+
+The snapshots taken so far are part of the probe's state (`state_dict`), which the training
+checkpoint keeps: a resumed run draws the same panels as the run that never stopped.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ class BoundarySnapshots:
         if ctx.data.plane is None:
             raise UserError(f"probe=boundary needs a 2-D dataset; {ctx.data.name} is not one")
         self.ctx = ctx
-        self.epochs = set(snapshot_epochs(ctx.start_epoch, ctx.epochs, self.count))
+        # Spread over the whole run, epoch 1 on, also when it resumes after epoch k.
+        self.epochs = set(snapshot_epochs(1, ctx.epochs, self.count))
 
     def after_epoch(self, epoch: int, model) -> None:
         self.model, self.last_epoch = model, epoch
@@ -48,6 +53,12 @@ class BoundarySnapshots:
         with torch.no_grad(), evaluating(model):
             pred = model(ctx.data.train.x.to(ctx.device)).argmax(1).cpu()
         self.taken.append((epoch, probs, float((pred == ctx.data.train.y).float().mean())))
+
+    def state_dict(self) -> dict:
+        return {"taken": [[epoch, probs, acc] for epoch, probs, acc in self.taken]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.taken = [(int(epoch), probs, float(acc)) for epoch, probs, acc in state["taken"]]
 
     def finish(self) -> None:
         """Draw the grid; a run that stopped early also gets its final epoch as the last panel."""

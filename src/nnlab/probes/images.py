@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from nnlab import plots
 from nnlab.data.dataset import Dataset, pixels
 from nnlab.errors import UserError
 from nnlab.models.modes import evaluating
@@ -66,8 +67,7 @@ def show_image(ax, image: torch.Tensor) -> None:
 
 
 def save(fig, path: Path, dpi: int = 110) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    plots.save(fig, path, dpi)  # which skips it with plots=false
     plt.close(fig)
 
 

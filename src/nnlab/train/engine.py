@@ -1,9 +1,10 @@
 """The one explicit fit/evaluate loop. It sees plain PyTorch objects, never a config.
 
-Per epoch: one pass of optimisation over the training batches, an evaluation of every other
-split, a learning-rate schedule step, probes, then `on_epoch_end(row, improved)`, which the
-caller uses to write metrics and checkpoints. Train loss/accuracy are averaged over the epoch's
-steps (with dropout and batchnorm in training mode), as most tools report them.
+Per epoch: one pass of optimisation over the training batches (what each batch computes is the
+training step's business: train/steps.py), an evaluation of every other split, a learning-rate
+schedule step, probes, then `on_epoch_end(row, improved)`, which the caller uses to write
+metrics and checkpoints. Train loss/accuracy are averaged over the epoch's steps (with dropout
+and batchnorm in training mode), as most tools report them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
-from nnlab.losses import l1_penalty
+from nnlab.train.steps import StepResult
 
 
 class Diverged(Exception):
@@ -75,16 +76,45 @@ def evaluate(model, batches: Iterable, loss_fn) -> tuple[float, float]:
     return float(total_loss) / total, float(total_correct) / total
 
 
-def train_one_epoch(model, batches, optimizer, loss_fn, l1: float, epoch: int, bar,
-                    step_guard=contextlib.nullcontext, adversary=None,
-                    adversarial_mix: float = 1.0) -> tuple[float, float]:
-    """One pass over the training batches; mean data loss (without the L1 term) and accuracy.
+@dataclass
+class Learner:
+    """What training changes: the model, its optimizer, and the optional per-epoch schedule."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object = None  # an LR scheduler, stepped once per epoch
+
+
+@dataclass
+class Batches:
+    """The data, batched: `train` is iterated once per epoch (and has a len), `evaluate` maps a
+    split name (val, test) to its batches, evaluated after every epoch."""
+
+    train: Iterable
+    evaluate: dict[str, Iterable] = field(default_factory=dict)
+
+
+def _nothing(row: dict, improved: bool) -> None:
+    pass
+
+
+@dataclass
+class Hooks:
+    """What hangs off the loop without changing what it computes."""
+
+    on_epoch_end: Callable[[dict, bool], None] = _nothing  # (metrics row, best so far?)
+    probes: Sequence = ()  # each gets probe.after_epoch(epoch, model)
+    step_guard: Callable = contextlib.nullcontext  # each step runs inside step_guard()
+    progress: bool = False  # a tqdm bar over the steps
+
+
+def train_one_epoch(learner: Learner, train_step: Callable[..., StepResult], batches, epoch: int,
+                    step_guard=contextlib.nullcontext, bar=None) -> tuple[float, float]:
+    """One pass over the training batches; mean reported loss and accuracy over the samples.
 
     Each step runs inside `step_guard()`, which lets a caller hold a Ctrl-C until the step ends.
-    With an `adversary` (an attack), each batch is also attacked and the loss is
-    (1 - adversarial_mix) * clean loss + adversarial_mix * adversarial loss (Madry et al.: mix 1);
-    the reported loss and accuracy are then those of that mix / of the adversarial batch.
     """
+    model, optimizer = learner.model, learner.optimizer
     model.train()
     device = next(model.parameters()).device
     # Per-step losses stay on the device (no sync per step) and name the step that diverged.
@@ -92,24 +122,16 @@ def train_one_epoch(model, batches, optimizer, loss_fn, l1: float, epoch: int, b
     total_loss = total_correct = total = 0
     for step, (x, y) in enumerate(batches):
         with step_guard():
-            if adversary is not None:
-                x_adv = adversary(model, x, y).adversarial.detach()
-                logits = model(x_adv)
-                data_loss = loss_fn(logits, y)
-                if adversarial_mix < 1:
-                    data_loss = adversarial_mix * data_loss + (1 - adversarial_mix) * loss_fn(model(x), y)
-            else:
-                logits = model(x)
-                data_loss = loss_fn(logits, y)
-            loss = data_loss + l1 * l1_penalty(model) if l1 else data_loss
+            result = train_step(model, x, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            result.loss.backward()
             optimizer.step()
-        step_losses[step] = loss.detach()
-        total_loss = total_loss + data_loss.detach() * len(y)
-        total_correct = total_correct + (logits.argmax(1) == y).sum()
+        step_losses[step] = result.loss.detach()
+        total_loss = total_loss + result.data_loss.detach() * len(y)
+        total_correct = total_correct + (result.logits.argmax(1) == y).sum()
         total += len(y)
-        bar.update(1)
+        if bar is not None:
+            bar.update(1)
     bad = (~torch.isfinite(step_losses)).nonzero()
     if len(bad):
         step = int(bad[0])
@@ -117,49 +139,34 @@ def train_one_epoch(model, batches, optimizer, loss_fn, l1: float, epoch: int, b
     return float(total_loss) / total, float(total_correct) / total
 
 
-def fit(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler,
-    loss_fn: Callable,
-    train_batches,
-    eval_batches: dict,
-    epochs: int,
-    monitor: Monitor,
-    on_epoch_end: Callable[[dict, bool], None],
-    probes: list = (),
-    l1: float = 0.0,
-    start_epoch: int = 1,
-    progress: bool = False,
-    step_guard=contextlib.nullcontext,
-    adversary=None,
-    adversarial_mix: float = 1.0,
-) -> str:
-    """Train from `start_epoch` to `epochs`; returns 'completed' or 'early_stopped'.
+def fit(learner: Learner, train_step: Callable[..., StepResult], loss_fn: Callable,
+        batches: Batches, epochs: range, monitor: Monitor, hooks: Hooks | None = None) -> str:
+    """Train over `epochs` (e.g. range(1, 11), or range(k + 1, 11) to continue after epoch k);
+    returns 'completed' or 'early_stopped'. `loss_fn(logits, y)` evaluates every split.
 
     Raises Diverged on a non-finite training loss, after the epochs before it were recorded.
     """
-    total_steps = (epochs - start_epoch + 1) * len(train_batches)
-    with tqdm(total=total_steps, disable=not progress, unit="step", dynamic_ncols=True) as bar:
-        for epoch in range(start_epoch, epochs + 1):
+    hooks = hooks or Hooks()
+    model, optimizer, scheduler = learner.model, learner.optimizer, learner.scheduler
+    total_steps = len(epochs) * len(batches.train)
+    with tqdm(total=total_steps, disable=not hooks.progress, unit="step", dynamic_ncols=True) as bar:
+        for epoch in epochs:
             started = time.perf_counter()
-            bar.set_description(f"epoch {epoch}/{epochs}")
-            lr = optimizer.param_groups[0]["lr"]
-            train_loss, train_acc = train_one_epoch(
-                model, train_batches, optimizer, loss_fn, l1, epoch, bar, step_guard, adversary,
-                adversarial_mix,
-            )
+            bar.set_description(f"epoch {epoch}/{epochs[-1]}")
+            lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
+            train_loss, train_acc = train_one_epoch(learner, train_step, batches.train, epoch,
+                                                    hooks.step_guard, bar)
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
-            for name, batches in eval_batches.items():
-                row[f"{name}_loss"], row[f"{name}_acc"] = evaluate(model, batches, loss_fn)
+            for name, split_batches in batches.evaluate.items():
+                row[f"{name}_loss"], row[f"{name}_acc"] = evaluate(model, split_batches, loss_fn)
             if scheduler is not None:
                 scheduler.step()
             row["lr"] = lr
             row["seconds"] = time.perf_counter() - started
             improved = monitor.update(epoch, row[monitor.metric])
-            for probe in probes:
+            for probe in hooks.probes:
                 probe.after_epoch(epoch, model)
-            on_epoch_end(row, improved)
+            hooks.on_epoch_end(row, improved)
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "acc"))
                              and not math.isnan(v)}, refresh=False)
             if monitor.should_stop:

@@ -1,7 +1,9 @@
 """`resume=RUN_DIR`: continue an interrupted run in its own folder from checkpoints/last.pt.
 
 The run keeps the configuration it started with; only settings that do not change what is
-being computed may be given again (`epochs` to train longer, the device, progress, ...).
+being computed may be given again (`epochs` to train longer, the device, progress, where the
+data lives, ...). This module also says what a checkpoint holds (`checkpoint_state`), so that
+what is saved and what is restored are written side by side.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nnlab.errors import UserError
-from nnlab.runs import RunFolder, config_path, load_checkpoint, read_config
+from nnlab.runs import RunFolder, config_path, is_finished, load_checkpoint, read_config
 
-# Keys a resumed run may change from the command line.
+# Keys a resumed run may change from the command line. dataset.root: the same files, found
+# elsewhere (another shell, another machine).
 MAY_CHANGE = ("epochs", "device", "progress", "cpu_threads", "plots", "checkpoint",
-              "early_stopping.patience")
+              "early_stopping.patience", "dataset.root")
 
 
 def resume_dir_from_args(args: list[str]) -> str | None:
@@ -26,6 +29,13 @@ def resume_dir_from_args(args: list[str]) -> str | None:
         if arg.startswith("resume=") and arg.split("=", 1)[1] not in ("", "null"):
             return arg.split("=", 1)[1]
     return None
+
+
+def hydra_overrides(args: list[str]) -> list[str]:
+    """A resuming command line as Hydra must see it. Hydra composes the default config before the
+    run's own is read, and the default dataset (a toy) has no `root`: so `dataset.root=DIR`, a key
+    of the run's image dataset, is passed on as `++dataset.root=DIR` (set, or add if missing)."""
+    return [f"++{arg}" if arg.startswith("dataset.root=") else arg for arg in args]
 
 
 def check_resumable(path: str) -> RunFolder:
@@ -39,22 +49,43 @@ def check_resumable(path: str) -> RunFolder:
 
 
 def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
-    """The run's original config with the allowed command-line changes applied."""
+    """The run's original config with the allowed command-line changes applied. The data is read
+    from where the run recorded it was (summary.json's data_root; the saved config may hold a
+    relative path or an unresolved ${oc.env:...}), unless dataset.root is given again."""
     cfg = read_config(folder.path)
     changes = [o for o in overrides if not o.startswith(("resume=", "hydra."))]
-    for override in changes:
-        key = override.split("=", 1)[0].lstrip("+~")
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in changes]
+    for override, key in zip(changes, keys, strict=True):
         if key not in MAY_CHANGE:
             raise UserError(f"resume: '{override}' would change the experiment; a resumed run keeps "
                             f"its config, and only {', '.join(MAY_CHANGE)} may be given again")
-    cfg.merge_with(OmegaConf.from_dotlist(changes))
+    recorded_root = (folder.read_summary() or {}).get("data_root")  # absent in older run folders
+    if "root" not in cfg.dataset:
+        if "dataset.root" in keys:
+            raise UserError(f"resume: dataset.root: this run's dataset ({cfg.dataset.get('name')}) "
+                            "is generated, not read from files; drop dataset.root")
+    elif recorded_root and "dataset.root" not in keys:
+        cfg.dataset.root = recorded_root
+    # `+key=` and `++key=` (see hydra_overrides) set the key as plain `key=` does
+    cfg.merge_with(OmegaConf.from_dotlist([o.lstrip("+") for o in changes]))
     cfg.resume = str(folder.path)
     return cfg
 
 
+def check_epochs_left(folder: RunFolder, epochs_done: int, epochs: int) -> None:
+    """A resumed run must have an epoch left to train (else it would train nothing and report
+    `completed`)."""
+    if epochs > epochs_done:
+        return
+    summary = folder.read_summary() or {}
+    what = "finished" if is_finished(summary) else f"stopped ({summary.get('status', 'unknown')})"
+    raise UserError(f"resume={folder.path}: epochs={epochs} leaves nothing to train; the run "
+                    f"{what} with {epochs_done} epochs in its last checkpoint; give "
+                    f"epochs={epochs_done + 1} or more to train longer")
+
+
 def load_last_state(folder: RunFolder) -> dict:
-    """checkpoints/last.pt, and metrics.csv cut back to the epoch it holds (rows written after the
-    last checkpoint are recomputed by the resumed run)."""
+    """checkpoints/last.pt, read as data."""
     path = folder.checkpoints / "last.pt"
     try:
         state = load_checkpoint(path)
@@ -65,20 +96,51 @@ def load_last_state(folder: RunFolder) -> dict:
     except Exception as ex:  # truncated, corrupt, or not ours
         raise UserError(f"resume: {path} is not a readable nnlab checkpoint "
                         f"({type(ex).__name__}: {_first_line(ex)})") from None
-    rows = [r for r in folder.read_metrics_rows() if int(r["epoch"]) <= state["epoch"]]
-    folder.rewrite_metrics(rows)
     return state
 
 
+def cut_metrics_back(folder: RunFolder, epoch: int) -> None:
+    """metrics.csv without the rows written after the last checkpoint (the resumed run recomputes
+    them)."""
+    folder.rewrite_metrics([r for r in folder.read_metrics_rows() if int(r["epoch"]) <= epoch])
+
+
+def checkpoint_state(parts, row: dict, config: dict) -> dict:
+    """What checkpoints/*.pt hold after the epoch of `row`: everything `restore` needs for the
+    resumed run to compute what the run that never stopped would have."""
+    learner = parts.learner
+    return {
+        "epoch": row["epoch"],
+        "model": learner.model.state_dict(),
+        "optimizer": learner.optimizer.state_dict(),
+        "scheduler": learner.scheduler.state_dict() if learner.scheduler is not None else None,
+        "rng": {"torch": torch.get_rng_state(), "batcher": parts.batches.train.state_dict(),
+                "train_step": parts.train_step.state_dict()},  # e.g. PGD's random starts
+        "monitor": {"best": parts.monitor.best, "best_epoch": parts.monitor.best_epoch,
+                    "bad_epochs": parts.monitor.bad_epochs},
+        # Probes that gather results over epochs (boundary snapshots) keep them with the model.
+        "probes": {name: probe.state_dict() for name, probe in parts.probes.items()
+                   if hasattr(probe, "state_dict")},
+        "metrics": row,
+        "config": config,
+    }
+
+
 def restore(parts, state: dict, folder: RunFolder) -> None:
-    """Put the model, optimizer, scheduler, RNG and data-order states of `state` into `parts`."""
+    """Put the states of `checkpoint_state` back into `parts`. Checkpoints written before a state
+    was recorded (train_step, probes) restore without it."""
+    learner = parts.learner
     try:
-        parts.model.load_state_dict(state["model"])
-        parts.optimizer.load_state_dict(state["optimizer"])
-        if parts.scheduler is not None:
-            parts.scheduler.load_state_dict(state["scheduler"])
+        learner.model.load_state_dict(state["model"])
+        learner.optimizer.load_state_dict(state["optimizer"])
+        if learner.scheduler is not None:
+            learner.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["torch"])
-        parts.train_batches.load_state_dict(state["rng"]["batcher"])
+        parts.batches.train.load_state_dict(state["rng"]["batcher"])
+        parts.train_step.load_state_dict(state["rng"].get("train_step", {}))
+        for name, probe_state in state.get("probes", {}).items():
+            if name in parts.probes and hasattr(parts.probes[name], "load_state_dict"):
+                parts.probes[name].load_state_dict(probe_state)
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as ex:
         raise UserError(f"resume: {folder.checkpoints / 'last.pt'} does not match this run's model "
                         f"({type(ex).__name__}: {_first_line(ex)}); was the file replaced?") from None

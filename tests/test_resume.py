@@ -1,0 +1,123 @@
+"""`resume=RUN_DIR` (train/resume.py): a run stopped and resumed is the run that never stopped,
+what may be given again, and where the data is read from. In-process runs in a tmp folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from train_helpers import fake_mnist, interrupt_after, metrics, nnlab_train
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _stopped_and_resumed(monkeypatch, after: int, *args: str) -> None:
+    """Train `args` into ./cut, stopped by a Ctrl-C after epoch `after`, then resume it."""
+    with monkeypatch.context() as m:
+        interrupt_after(m, after)
+        assert nnlab_train("hydra.run.dir=cut", *args) == 130
+    assert json.loads(open("cut/summary.json").read())["status"] == "interrupted"
+    assert nnlab_train("resume=cut") == 0
+
+
+def test_adversarial_run_resumed_equals_the_run_that_never_stopped(tmp_path, monkeypatch):
+    """PGD's random starts come from a generator the checkpoint keeps."""
+    root = fake_mnist(tmp_path / "data")
+    args = ["dataset=mnist", f"dataset.root={root}", "dataset.download=false", "dataset.val_size=20",
+            "model=mlp", "model.hidden=[16]", "epochs=3", "batch_size=32", "plots=false",
+            "adversarial=pgd", "adversarial.attack.steps=2", "adversarial.attack.eps=0.1",
+            "adversarial.attack.alpha=0.05", "adversarial.mix=0.5"]
+    assert nnlab_train("hydra.run.dir=whole", *args) == 0
+    _stopped_and_resumed(monkeypatch, 1, *args)
+    assert metrics("cut").to_dict("list") == metrics("whole").to_dict("list")
+
+
+def test_boundary_snapshots_of_the_epochs_before_the_interruption_are_kept(tmp_path, monkeypatch):
+    args = ["probe=[boundary]", "probe.boundary.snapshots=5", "probe.boundary.resolution=8",
+            "epochs=12", "plots=false"]
+    assert nnlab_train("hydra.run.dir=whole", *args) == 0
+    _stopped_and_resumed(monkeypatch, 5, *args)
+    whole = (tmp_path / "whole" / "boundary_snapshots.csv").read_text()
+    assert (tmp_path / "cut" / "boundary_snapshots.csv").read_text() == whole
+    assert [line.split(",")[0] for line in whole.splitlines()[1:]] == ["1", "2", "3", "6", "12"]
+
+
+@pytest.mark.parametrize("epochs", [2, 1])
+def test_resume_with_no_epoch_left_is_one_line_and_changes_nothing(tmp_path, capsys, epochs):
+    assert nnlab_train("hydra.run.dir=run", "epochs=2", "plots=false") == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*")
+              if p.is_file() and ".hydra/resume" not in p.as_posix()}
+    capsys.readouterr()
+    assert nnlab_train("resume=run", f"epochs={epochs}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nnlab: error: resume=run: "), err
+    assert f"epochs={epochs} leaves nothing to train; the run finished with 2 epochs" in err[0]
+    assert "give epochs=3 or more" in err[0]
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*")
+             if p.is_file() and ".hydra/resume" not in p.as_posix()}
+    assert after == before
+
+
+def test_resumed_run_logs_the_epochs_it_trains(tmp_path):
+    assert nnlab_train("hydra.run.dir=run", "epochs=2", "plots=false") == 0
+    assert nnlab_train("resume=run", "epochs=3") == 0
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "epochs 1-2 on cpu" in log
+    assert "epoch 3 (resuming after epoch 2) on cpu" in log
+
+
+# --- where the data is read from --------------------------------------------------------------
+
+
+@pytest.fixture
+def mnist_run(tmp_path):
+    """A one-epoch MNIST run trained on files in ./first (which the tests then move)."""
+    root = fake_mnist(tmp_path / "first")
+    assert nnlab_train("hydra.run.dir=run", "dataset=mnist", f"dataset.root={root}",
+                       "dataset.download=false", "dataset.val_size=20", "model=linear", "epochs=1",
+                       "plots=false") == 0
+    return tmp_path / "run"
+
+
+def _set_data_root(run, value) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    if value is None:
+        summary.pop("data_root", None)  # as in run folders written before it was recorded
+    else:
+        summary["data_root"] = str(value)
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_resume_reads_the_data_where_the_summary_says_it_was(tmp_path, mnist_run):
+    shutil.move(tmp_path / "first", tmp_path / "moved")
+    _set_data_root(mnist_run, tmp_path / "moved")
+    assert nnlab_train(f"resume={mnist_run}", "epochs=2") == 0
+    assert json.loads((mnist_run / "summary.json").read_text())["epochs_completed"] == 2
+
+
+def test_resume_of_a_run_without_a_recorded_root_uses_its_config(mnist_run):
+    _set_data_root(mnist_run, None)
+    assert nnlab_train(f"resume={mnist_run}", "epochs=2") == 0
+    assert json.loads((mnist_run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_resume_takes_dataset_root_again(tmp_path, mnist_run):
+    shutil.move(tmp_path / "first", tmp_path / "elsewhere")
+    _set_data_root(mnist_run, tmp_path / "first")  # recorded, but gone: the command line wins
+    assert nnlab_train(f"resume={mnist_run}", "epochs=2", f"dataset.root={tmp_path / 'elsewhere'}") == 0
+    assert json.loads((mnist_run / "summary.json").read_text())["epochs_completed"] == 2
+
+
+def test_resume_refuses_dataset_root_for_generated_data(tmp_path, capsys):
+    assert nnlab_train("hydra.run.dir=run", "epochs=1", "plots=false") == 0
+    assert nnlab_train("resume=run", "epochs=2", "dataset.root=somewhere") == 2
+    assert "is generated, not read from files" in capsys.readouterr().err

@@ -1,0 +1,46 @@
+"""`nnlab train` in the test's own process, for the training command's tests (test_task,
+test_resume, test_trackers): no interpreter start-up per run, and monkeypatch reaches the code."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pandas as pd
+
+from nnlab import cli
+from nnlab.data.formats import write_idx_dataset
+from nnlab.runs import RunFolder
+
+
+def nnlab_train(*args: str) -> int:
+    """`nnlab train ARGS` here, in the current folder, quiet and on one thread; its exit code."""
+    try:
+        cli.main(["train", "progress=false", "cpu_threads=1", *args])
+    except SystemExit as ex:
+        return ex.code if isinstance(ex.code, int) else 1
+    return 0
+
+
+def interrupt_after(monkeypatch, epoch: int, sig: int = signal.SIGINT) -> None:
+    """Send this process `sig` (a real signal) while epoch `epoch`'s metrics row is being written,
+    as a Ctrl-C landing at that moment would: the run stops after that epoch."""
+    append = RunFolder.append_metrics
+
+    def append_then_signal(self, row):
+        append(self, row)
+        if row["epoch"] == epoch:
+            signal.raise_signal(sig)
+
+    monkeypatch.setattr(RunFolder, "append_metrics", append_then_signal)
+
+
+def fake_mnist(root: Path, n_train: int = 120, n_test: int = 40) -> Path:
+    """Tiny MNIST files in torchvision's layout under root; returns root."""
+    write_idx_dataset(Path(root) / "MNIST" / "raw", n_train=n_train, n_test=n_test)
+    return Path(root)
+
+
+def metrics(run_dir: Path) -> pd.DataFrame:
+    """metrics.csv without the wall-clock column (the only one two equal runs may differ in)."""
+    return pd.read_csv(Path(run_dir) / "metrics.csv").drop(columns="seconds")
