@@ -136,6 +136,22 @@ def test_missing_run_is_one_line(tmp_path):
     assert proc.returncode == 2 and "run=RUN_DIR is required" in proc.stderr
 
 
+def test_attack_from_another_folder_reads_the_data_where_the_run_did(trained, tmp_path):
+    """The run recorded the absolute folder of its data (summary.json's data_root), so an attack
+    started elsewhere finds it; dataset.root= points an attack at the files' new place."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = nnlab("attack", f"run={trained / 'victim'}", "n=10", "hydra.run.dir=here", cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((elsewhere / "here" / "attack.json").read_text())["n"] == 10
+    smaller = tmp_path / "smaller"  # the same kind of files, with a 40-image test split
+    write_idx_dataset(smaller / "MNIST" / "raw", n_train=1500, n_test=40)
+    proc = nnlab("attack", f"run={trained / 'victim'}", f"dataset.root={smaller}", "hydra.run.dir=there",
+                 cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((elsewhere / "there" / "attack.json").read_text())["n"] == 40
+
+
 def test_failed_attack_leaves_no_folder_behind(tmp_path):
     """The default attack folder, outputs/attack/<date>/<time>/, is made before the attack starts:
     a failure leaves neither it (with its log) nor the empty folders above it."""

@@ -153,12 +153,18 @@ def config_path(path: Path) -> Path:
 
 
 def read_config(path: Path):
-    """The run's resolved-at-launch config (.hydra/config.yaml) as a DictConfig, with `_target_`s
-    of classes that moved since the run was written mapped to where they live now."""
+    """The run's config (.hydra/config.yaml) as a DictConfig, read as the run is to be rebuilt:
+    `_target_`s of classes that moved since it was written are mapped to where they live now,
+    and `dataset.root` is where the run read its data (summary.json's `data_root`; the saved
+    config may hold a relative path or an unresolved ${oc.env:...} that means something else in
+    another shell or folder). Older runs recorded no data_root: their config's own value stays."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(config_path(path))
     _map_moved_targets(cfg)
+    recorded_root = (read_summary(path) or {}).get("data_root")
+    if recorded_root and "dataset" in cfg and "root" in cfg.dataset:
+        cfg.dataset.root = recorded_root
     return cfg
 
 
@@ -259,9 +265,11 @@ class Trained:
     epoch: int
 
 
-def load_trained(path, checkpoint: str = "best", device="cpu", data=None) -> Trained:
+def load_trained(path, checkpoint: str = "best", device="cpu", data=None,
+                 data_root: str | None = None) -> Trained:
     """The run's dataset (rebuilt from its config: same splits) and its model with the weights of
-    checkpoints/<checkpoint>.pt, loaded with weights_only=True. Pass `data` to reuse a dataset."""
+    checkpoints/<checkpoint>.pt, loaded with weights_only=True. Pass `data` to reuse a dataset,
+    `data_root` to read the run's image files from another folder than the one it recorded."""
     from hydra.utils import instantiate
 
     from nnlab.errors import UserError
@@ -278,6 +286,11 @@ def load_trained(path, checkpoint: str = "best", device="cpu", data=None) -> Tra
         raise UserError(f"{path} has no checkpoints/{checkpoint}.pt (trained with checkpoint=false, "
                         "or stopped before its first epoch)")
     cfg = read_config(path)
+    if data_root is not None:
+        if "root" not in cfg.dataset:
+            raise UserError(f"dataset.root: {path} was trained on generated data "
+                            f"({cfg.dataset.get('name', 'a toy dataset')}), not on files; drop dataset.root")
+        cfg.dataset.root = str(data_root)
     if data is None:
         data = instantiate(cfg.dataset)
     model = build_model(cfg.model, data)

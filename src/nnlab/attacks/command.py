@@ -38,7 +38,7 @@ def run(cfg: DictConfig) -> dict:
                             "(pixel units) for Linf attacks, >= 0 for L2")
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    victim = load_trained(cfg.run, cfg.checkpoint, device)
+    victim = load_trained(cfg.run, cfg.checkpoint, device, data_root=cfg.dataset.root)
     if not victim.data.is_image:
         raise UserError(f"nnlab attack works on image datasets (pixels in [0, 1]); {cfg.run} was "
                         f"trained on {victim.data.name}")

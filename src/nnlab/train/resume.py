@@ -50,8 +50,7 @@ def check_resumable(path: str) -> RunFolder:
 
 def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     """The run's original config with the allowed command-line changes applied. The data is read
-    from where the run recorded it was (summary.json's data_root; the saved config may hold a
-    relative path or an unresolved ${oc.env:...}), unless dataset.root is given again."""
+    from where the run recorded it was (runs.read_config), unless dataset.root is given again."""
     cfg = read_config(folder.path)
     changes = [o for o in overrides if not o.startswith(("resume=", "hydra."))]
     keys = [o.split("=", 1)[0].lstrip("+~") for o in changes]
@@ -59,13 +58,9 @@ def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
         if key not in MAY_CHANGE:
             raise UserError(f"resume: '{override}' would change the experiment; a resumed run keeps "
                             f"its config, and only {', '.join(MAY_CHANGE)} may be given again")
-    recorded_root = (folder.read_summary() or {}).get("data_root")  # absent in older run folders
-    if "root" not in cfg.dataset:
-        if "dataset.root" in keys:
-            raise UserError(f"resume: dataset.root: this run's dataset ({cfg.dataset.get('name')}) "
-                            "is generated, not read from files; drop dataset.root")
-    elif recorded_root and "dataset.root" not in keys:
-        cfg.dataset.root = recorded_root
+    if "root" not in cfg.dataset and "dataset.root" in keys:
+        raise UserError(f"resume: dataset.root: this run's dataset ({cfg.dataset.get('name')}) "
+                        "is generated, not read from files; drop dataset.root")
     # `+key=` and `++key=` (see hydra_overrides) set the key as plain `key=` does
     cfg.merge_with(OmegaConf.from_dotlist([o.lstrip("+") for o in changes]))
     cfg.resume = str(folder.path)
