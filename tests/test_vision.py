@@ -190,7 +190,7 @@ def test_failed_download_leaves_no_folders_behind(tmp_path, monkeypatch):
     assert (tmp_path / "kept").is_dir() and list((tmp_path / "kept").iterdir()) == []
 
 
-def test_failed_import_leaves_no_folders_or_temporaries(tmp_path):
+def test_failed_import_leaves_whole_files_only(tmp_path):
     src = write_idx_dataset(tmp_path / "src", gz=True)
     (src / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not gzip")  # the third file fails
     with pytest.raises(UserError, match="cannot decompress"):

@@ -5,13 +5,14 @@ torchvision, with its checksums). The root is `dataset.root` when set, else `$NN
 per-user folder, `$XDG_CACHE_HOME/nnlab/data` or `~/.cache/nnlab/data` (`default_root`), so every
 working folder shares one copy. Offline, Fashion-MNIST is taken from Debian's
 `dataset-fashion-mnist` package when installed, and `source=DIR` imports raw files from any
-folder. The parsed splits are cached next to the raw files, in
-`<root>/<torchvision's folder>/../nnlab-cache/` (e.g. `<root>/MNIST/nnlab-cache/`), so the next
-run starts in a fraction of a second.
+folder. The parsed splits are cached beside torchvision's folder of raw files, in
+`<root>/MNIST/nnlab-cache/`, `<root>/FashionMNIST/nnlab-cache/` and `<root>/nnlab-cache/` (for
+CIFAR-10's `<root>/cifar-10-batches-py/`), so the next run starts in a fraction of a second.
 
 Several jobs of a parallel sweep may prepare the same data at once: every file is written under
 a name unique to its writer and renamed into place atomically, so a reader sees either no file or
-a whole one, and a writer that finds the work already done by another keeps that one.
+a whole one, and a writer that finds the work already done by another keeps that one. A failed
+attempt removes the folders it created while they are empty (never one that was there before).
 """
 
 from __future__ import annotations
