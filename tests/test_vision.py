@@ -190,6 +190,28 @@ def test_failed_download_leaves_no_folders_behind(tmp_path, monkeypatch):
     assert (tmp_path / "kept").is_dir() and list((tmp_path / "kept").iterdir()) == []
 
 
+def _fake_mnist_download(monkeypatch, fail_after: int | None = None):
+    """torchvision's MNIST download, offline: it writes the files into its raw_folder (after
+    `fail_after` of them, it fails as a dropped connection would)."""
+    import torchvision.datasets as tvd
+
+    def download(self):
+        folder = write_idx_dataset(Path(self.raw_folder), n_train=100, n_test=20)
+        if fail_after is not None:
+            for f in IDX_FILES[fail_after:]:
+                (folder / f).unlink()
+            raise RuntimeError("Error downloading t10k-images-idx3-ubyte.gz: connection reset")
+
+    monkeypatch.setattr(tvd.MNIST, "download", download)
+
+
+def test_partly_failed_download_leaves_no_partial_files(tmp_path, monkeypatch):
+    _fake_mnist_download(monkeypatch, fail_after=2)
+    with pytest.raises(UserError, match="download failed .*connection reset"):
+        make_vision("mnist", root=str(tmp_path / "data"), download=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_import_leaves_whole_files_only(tmp_path):
     src = write_idx_dataset(tmp_path / "src", gz=True)
     (src / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not gzip")  # the third file fails
@@ -251,14 +273,10 @@ def test_log_says_where_each_dataset_came_from(tmp_path, monkeypatch, caplog):
     make_vision("fashion_mnist", root=str(root), val_size=0, download=False)
     assert lines() == f"fashion_mnist: read from {raw} (files already there; parsed splits from the cache)"
 
-    import nnlab.data.vision as vision
-
-    def fake_download(name, to):  # what torchvision's download leaves on disk
-        write_idx_dataset(to / "MNIST" / "raw", n_train=100, n_test=20)
-
-    monkeypatch.setattr(vision, "_download", fake_download)
+    _fake_mnist_download(monkeypatch)
     make_vision("mnist", root=str(root), val_size=0, download=True)
     assert "(downloaded by torchvision; parsed, cache written)" in lines()
+    assert sorted(p.name for p in root.iterdir()) == ["FashionMNIST", "MNIST"]  # no staging left
 
 
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="apt-get install dataset-fashion-mnist")

@@ -243,14 +243,27 @@ def import_raw_files(name: str, source: Path, raw: Path) -> int:
 
 
 def _download(name: str, root: Path) -> str | None:
-    """Let torchvision download (and checksum) the files; returns why it failed, or None."""
+    """Let torchvision download (and checksum) the files; returns why it failed, or None.
+
+    torchvision writes into a folder of this attempt's own under root, and the finished files are
+    renamed into place from there: a parallel job never reads a half-written file, and a failed
+    download (also one that got some files) leaves nothing behind."""
     import torchvision.datasets as tvd
 
+    spec = SPECS[name]
     cls = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+    staging = root / f".download-{uuid.uuid4().hex}"
     try:
-        cls(str(root), train=True, download=True)
+        cls(str(staging), train=True, download=True)
+        raw = root / spec.folder
+        raw.mkdir(parents=True, exist_ok=True)
+        for f in spec.files:
+            if not (raw / f).is_file():  # else another job got there first: keep theirs
+                os.replace(staging / spec.folder / f, raw / f)
     except Exception as ex:  # network errors, checksum mismatches: all reported in one line
         return " ".join(str(ex).split())[:200]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return None
 
 
