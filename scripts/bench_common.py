@@ -5,7 +5,6 @@ Fashion-MNIST files.
 
 from __future__ import annotations
 
-import os
 import shlex
 import statistics
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 
 from nnlab.data.formats import write_idx_dataset
-from nnlab.data.vision import ensure_files
+from nnlab.data.vision import default_root, ensure_files
 from nnlab.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,9 +50,10 @@ class Options:
 
 
 def fashion_root(work: Path, n_train: int) -> tuple[Path, str]:
-    """The root `nnlab train` would use ($NNLAB_DATA, else data/), when it holds Fashion-MNIST or
-    can import Debian's package into it; else generated files of the same shape under `work`."""
-    root = Path(os.environ.get("NNLAB_DATA") or "data").resolve()
+    """The root `nnlab train` would use ($NNLAB_DATA, else the per-user data folder), when it holds
+    Fashion-MNIST or can import Debian's package into it; else generated files of the same shape
+    under `work`."""
+    root = default_root()
     try:
         raw = ensure_files("fashion_mnist", root, download=False, source=None)
         return root, f"Fashion-MNIST files in {raw}"

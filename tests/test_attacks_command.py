@@ -19,7 +19,8 @@ def trained(tmp_path_factory):
     write_idx_dataset(root / "data" / "MNIST" / "raw", n_train=1500, n_test=300)
     for name, seed in (("victim", 0), ("other", 1)):
         train(root, "dataset=mnist", "model=lenet", "epochs=3", "dataset.val_size=100",
-              "optimizer.lr=0.003", f"seed={seed}", "plots=false", run_dir=name)
+              "optimizer.lr=0.003", f"seed={seed}", "plots=false", f"dataset.root={root / 'data'}",
+              run_dir=name)
     return root
 
 
@@ -166,7 +167,8 @@ def test_adversarial_training_leaves_more_standing_under_pgd(trained):
     attacked with the same PGD."""
     proc = train(trained, "dataset=mnist", "model=lenet", "epochs=3", "dataset.val_size=100",
                  "optimizer.lr=0.003", "plots=false", "adversarial=pgd", "adversarial.attack.eps=0.2",
-                 "adversarial.attack.steps=5", "adversarial.attack.alpha=0.05", run_dir="robust")
+                 "adversarial.attack.steps=5", "adversarial.attack.alpha=0.05",
+                 f"dataset.root={trained / 'data'}", run_dir="robust")
     assert proc.returncode == 0
     scores = {}
     for run in ("victim", "robust"):

@@ -163,6 +163,7 @@ def test_generated_cifar_is_said_loudly_and_loads(tmp_path, monkeypatch):
 @pytest.mark.slow
 @needs_fashion
 def test_adversarial_experiment_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNLAB_DATA", str(tmp_path / "data"))  # not the real per-user data folder
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ctx = Context(out=tmp_path, title="adversarial", seed=adversarial.SEED)
     adversarial.run(ctx, adversarial.Settings(

@@ -131,7 +131,8 @@ def test_the_experiments_are_listed():
 
 
 @needs_fashion
-def test_shift_mlp_loses_accuracy_under_shift_faster_than_lenet(tmp_path):
+def test_shift_mlp_loses_accuracy_under_shift_faster_than_lenet(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNLAB_DATA", str(tmp_path / "data"))  # not the real per-user data folder
     shift = experiment("shift")
     ctx = Context(out=tmp_path, title="shift", seed=shift.SEED)
     shift.run(ctx, shift.Settings(epochs=2, train_size=8000, test_size=1000, max_shift=3,
@@ -171,7 +172,8 @@ def test_playground_l1_keeps_the_circles_squared_features(tmp_path):
 
 
 @needs_fashion
-def test_fashion_reports_the_best_checkpoint(tmp_path):
+def test_fashion_reports_the_best_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNLAB_DATA", str(tmp_path / "data"))  # not the real per-user data folder
     fashion = experiment("fashion")
     tiny = ["dataset.train_size=3000", "dataset.val_size=500", "dataset.test_size=500"]
     ctx = Context(out=tmp_path, title="fashion", seed=fashion.SEED)

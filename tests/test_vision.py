@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +14,19 @@ import torch
 from conftest import Run, nnlab, train
 from nnlab.data.augment import Augment, shift_images
 from nnlab.data.formats import patterned_images, write_cifar_dataset, write_idx_dataset
-from nnlab.data.vision import DEBIAN_FASHION_MNIST, make_vision
+from nnlab.data.vision import (
+    CACHE_VERSION,
+    DEBIAN_FASHION_MNIST,
+    IDX_FILES,
+    default_root,
+    held_out,
+    load_cached,
+    make_vision,
+)
 from nnlab.errors import UserError
 from nnlab.models import ConvNet, LeNet, Normalized, build_model
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 @pytest.fixture
@@ -108,6 +120,203 @@ def test_planted_pickle_in_cifar_folder_cannot_run_code(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
+# --- preparing the data: parallel jobs, failures, the default root, the log, what is held out ----
+
+def _in_lockstep(monkeypatch, parties: int = 2):
+    """Make each thread's first atomic rename in vision.py wait until every thread has reached
+    its own: all temporaries are written before any is renamed, the interleaving that broke
+    parallel sweeps when every job used the same temporary name."""
+    import threading
+
+    import nnlab.data.vision as vision
+
+    barrier, seen, real = threading.Barrier(parties, timeout=30), threading.local(), os.replace
+
+    def replace(src, dst):
+        if not getattr(seen, "done", False):
+            seen.done = True
+            barrier.wait()
+        real(src, dst)
+
+    monkeypatch.setattr(vision.os, "replace", replace)
+
+
+def _together(*calls):
+    """Run the calls in threads at once; returns their results, re-raising the first error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_two_jobs_importing_the_same_files_at_once_both_succeed(tmp_path, monkeypatch, gz):
+    src = write_idx_dataset(tmp_path / "src", gz=gz)
+    _in_lockstep(monkeypatch)
+    a, b = _together(*[lambda: make_vision("fashion_mnist", root=str(tmp_path / "data"),
+                                           source=str(src), val_size=0, download=False)] * 2)
+    assert len(a.train) == len(b.train) == 600 and torch.equal(a.test.x, b.test.x)
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(IDX_FILES)  # no temporaries left
+    assert [p.name for p in (tmp_path / "data" / "FashionMNIST" / "nnlab-cache").iterdir()] == [
+        f"fashion_mnist-v{CACHE_VERSION}.pt"]
+
+
+def test_two_jobs_writing_the_parsed_cache_at_once_both_succeed(mnist_root, monkeypatch):
+    _in_lockstep(monkeypatch)  # the raw files are there: the first rename is the cache's
+    raw = mnist_root / "MNIST" / "raw"
+    a, b = _together(*[lambda: load_cached("mnist", raw)] * 2)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert len(list((mnist_root / "MNIST" / "nnlab-cache").iterdir())) == 1
+
+
+def _unreachable_mirrors(monkeypatch):
+    """torchvision's downloads fail at once, as offline (port 9 refuses the connection)."""
+    import torchvision.datasets as tvd
+
+    for cls in (tvd.MNIST, tvd.FashionMNIST):
+        monkeypatch.setattr(cls, "mirrors", ["http://127.0.0.1:9/"])
+
+
+def test_failed_download_leaves_no_folders_behind(tmp_path, monkeypatch):
+    _unreachable_mirrors(monkeypatch)
+    with pytest.raises(UserError, match="download failed"):
+        make_vision("mnist", root=str(tmp_path / "new" / "data"), download=True)
+    assert list(tmp_path.iterdir()) == []  # MNIST/raw, data/ and new/ were made by the attempt
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(UserError, match="download failed"):
+        make_vision("mnist", root=str(tmp_path / "kept"), download=True)
+    assert (tmp_path / "kept").is_dir() and list((tmp_path / "kept").iterdir()) == []
+
+
+def _fake_mnist_download(monkeypatch, fail_after: int | None = None):
+    """torchvision's MNIST download, offline: it writes the files into its raw_folder (after
+    `fail_after` of them, it fails as a dropped connection would)."""
+    import torchvision.datasets as tvd
+
+    def download(self):
+        folder = write_idx_dataset(Path(self.raw_folder), n_train=100, n_test=20)
+        if fail_after is not None:
+            for f in IDX_FILES[fail_after:]:
+                (folder / f).unlink()
+            raise RuntimeError("Error downloading t10k-images-idx3-ubyte.gz: connection reset")
+
+    monkeypatch.setattr(tvd.MNIST, "download", download)
+
+
+def test_partly_failed_download_leaves_no_partial_files(tmp_path, monkeypatch):
+    _fake_mnist_download(monkeypatch, fail_after=2)
+    with pytest.raises(UserError, match="download failed .*connection reset"):
+        make_vision("mnist", root=str(tmp_path / "data"), download=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_import_leaves_whole_files_only(tmp_path):
+    src = write_idx_dataset(tmp_path / "src", gz=True)
+    (src / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not gzip")  # the third file fails
+    with pytest.raises(UserError, match="cannot decompress"):
+        make_vision("mnist", root=str(tmp_path / "data"), source=str(src), download=False)
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(IDX_FILES[:2])  # whole files only
+
+
+def test_default_root_is_per_user_unless_nnlab_data_is_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("NNLAB_DATA", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert default_root() == tmp_path / "home" / ".cache" / "nnlab" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec says to ignore it
+    assert default_root() == tmp_path / "home" / ".cache" / "nnlab" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_root() == tmp_path / "xdg" / "nnlab" / "data"
+    monkeypatch.setenv("NNLAB_DATA", str(tmp_path / "mine"))
+    assert default_root() == tmp_path / "mine"
+    # dataset.root=null reads from there, wherever the command runs; data.root says where
+    write_idx_dataset(tmp_path / "mine" / "MNIST" / "raw", n_train=100, n_test=20)
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path / "home")
+    data = make_vision("mnist", root=None, val_size=0, download=False)
+    assert data.root == str(tmp_path / "mine") and len(data.train) == 100
+    assert not (tmp_path / "home" / "data").exists()
+
+
+def test_relative_root_is_recorded_absolute(mnist_root, monkeypatch):
+    monkeypatch.chdir(mnist_root.parent)
+    data = make_vision("mnist", root="data", val_size=0, download=False)
+    assert data.root == str(mnist_root) and os.path.isabs(data.root)
+
+
+def test_image_configs_default_to_the_per_user_root_and_null_val_size():
+    from omegaconf import OmegaConf
+
+    for name in ("mnist", "fashion_mnist", "cifar10"):
+        node = OmegaConf.load(CONFIGS / "dataset" / f"{name}.yaml").dataset
+        assert node.root is None and node.val_size is None, name
+
+
+def test_log_says_where_each_dataset_came_from(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="nnlab.data.vision")
+    src = write_idx_dataset(tmp_path / "src", gz=True)
+    root = tmp_path / "data"
+    raw = root / "FashionMNIST" / "raw"
+
+    def lines():
+        out = [r.getMessage() for r in caplog.records if "read from" in r.getMessage()]
+        caplog.clear()
+        assert len(out) == 1, out
+        return out[0]
+
+    make_vision("fashion_mnist", root=str(root), source=str(src), val_size=0, download=False)
+    assert lines() == (f"fashion_mnist: read from {raw} (imported from dataset.source={src}; "
+                       "parsed, cache written)")
+    make_vision("fashion_mnist", root=str(root), val_size=0, download=False)
+    assert lines() == f"fashion_mnist: read from {raw} (files already there; parsed splits from the cache)"
+
+    _fake_mnist_download(monkeypatch)
+    make_vision("mnist", root=str(root), val_size=0, download=True)
+    assert "(downloaded by torchvision; parsed, cache written)" in lines()
+    assert sorted(p.name for p in root.iterdir()) == ["FashionMNIST", "MNIST"]  # no staging left
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="apt-get install dataset-fashion-mnist")
+def test_log_names_the_debian_package(tmp_path, caplog, monkeypatch):
+    caplog.set_level("INFO", logger="nnlab.data.vision")
+    make_vision("fashion_mnist", root=str(tmp_path), val_size=0, download=False)
+    assert f"imported from Debian's dataset-fashion-mnist package in {DEBIAN_FASHION_MNIST}" in caplog.text
+
+
+def test_default_validation_split_scales_with_the_training_split(mnist_root, caplog):
+    caplog.set_level("INFO", logger="nnlab.data.vision")
+    data = make_vision("mnist", root=str(mnist_root), train_size=300, download=False)
+    assert (len(data.train), len(data.val)) == (270, 30)
+    assert "mnist: held out 30 of 300 training images for validation" in caplog.text
+    # the full datasets keep their 5000: MNIST/Fashion-MNIST's 60k, CIFAR-10's 50k
+    assert held_out(None, 60000) == held_out(None, 50000) == 5000
+    assert held_out(None, 5000) == 500 and held_out(None, 9) == 0
+    assert held_out(4999, 5000) == 4999
+
+
+@pytest.mark.parametrize("val_size,train_size,message", [
+    (600, None, "dataset.val_size=600 leaves no training images (the training split has 600)"),
+    (50, 50, "dataset.val_size=50 leaves no training images"),
+    (None, 0, "dataset.train_size=0 leaves no training images")])
+def test_a_split_leaving_nothing_to_train_on_is_one_line(mnist_root, val_size, train_size, message):
+    with pytest.raises(UserError, match=re.escape(message)) as info:
+        make_vision("mnist", root=str(mnist_root), val_size=val_size, train_size=train_size,
+                    download=False)
+    assert "\n" not in str(info.value)
+
+
+def test_a_subset_trains_with_the_default_validation_split_through_the_cli(tmp_path):
+    """dataset.train_size below 5000 with val_size left alone used to stop with an error."""
+    write_idx_dataset(tmp_path / "data" / "MNIST" / "raw", n_train=600, n_test=100)
+    train(tmp_path, "dataset=mnist", "epochs=1", "dataset.train_size=500", "plots=false",
+          f"dataset.root={tmp_path / 'data'}")
+    run = Run(tmp_path / "run")
+    assert (run.summary["n_train"], run.summary["n_val"]) == (450, 50)
+
+
 # --- augmentation --------------------------------------------------------------------------------
 
 def test_shift_images_moves_pixels_and_fills_zeros():
@@ -178,7 +387,7 @@ def test_image_models_normalise_inside(mnist_root):
 def test_lenet_trains_on_mnist_files_through_the_cli(tmp_path):
     write_idx_dataset(tmp_path / "data" / "MNIST" / "raw", n_train=1200, n_test=300)
     train(tmp_path, "dataset=mnist", "model=lenet", "epochs=3", "dataset.val_size=200",
-          "optimizer.lr=0.003", "dataset.augment.translate=1")
+          "optimizer.lr=0.003", "dataset.augment.translate=1", f"dataset.root={tmp_path / 'data'}")
     run = Run(tmp_path / "run")
     assert run.summary["n_train"] == 1000 and run.summary["n_val"] == 200
     assert run.summary["final"]["test_acc"] > 0.5  # chance is 0.1
@@ -190,7 +399,7 @@ def test_cnn_and_mlp_on_cifar_files_through_the_cli(tmp_path):
     write_cifar_dataset(tmp_path / "data" / "cifar-10-batches-py", per_batch=40, n_test=40)
     for model in ("cifar_cnn", "mlp"):
         proc = train(tmp_path, "dataset=cifar10", f"model={model}", "epochs=1", "dataset.val_size=20",
-                     "batch_size=32", run_dir=model)
+                     "batch_size=32", f"dataset.root={tmp_path / 'data'}", run_dir=model)
         assert proc.returncode == 0
         assert Run(tmp_path / model).summary["n_params"] > 0
 
@@ -228,6 +437,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
     write_idx_dataset(tmp_path / "data" / "MNIST" / "raw", n_train=400, n_test=100)
     common = ["dataset=mnist", "model=mlp", "model.hidden=[32]", "model.dropout=0.2", "epochs=8",
               "dataset.val_size=50", "dataset.augment.translate=1", "scheduler=cosine",
+              f"dataset.root={tmp_path / 'data'}",
               "optimizer.lr=0.003", "progress=false", "plots=false"]
     train(tmp_path, *common, run_dir="whole")
     # Same thread count as train() uses: a different one changes float sums in the last digit.
@@ -268,9 +478,6 @@ def test_resume_extends_a_finished_run(tmp_path):
     assert proc.returncode == 0, proc.stderr
     run = Run(tmp_path / "run")
     assert run.metrics["epoch"].tolist() == [1, 2, 3, 4]
-
-
-
 
 
 def test_probe_translate_agrees_with_augmentation_shift():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnlab import runs
+from nnlab.data.vision import default_root
 from nnlab.report.command import md_table
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -93,7 +94,9 @@ class Context:
 
 
 def data_root() -> Path:
-    return Path(os.environ.get("NNLAB_DATA", "data"))
+    """The root `nnlab train` reads image data from when dataset.root is not given ($NNLAB_DATA,
+    else the per-user data folder): the same function, so the two never disagree."""
+    return default_root()
 
 
 def has_idx(folder: Path) -> bool:

@@ -47,6 +47,10 @@ class Dataset:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     augment: dict = field(default_factory=dict)  # training-time augmentation (data/augment.py)
+    # Image datasets: the absolute data root the files were read from (dataset.root resolved),
+    # so a run can record it and be resumed or attacked from another folder; None for
+    # generated (toy) data.
+    root: str | None = None
 
     @property
     def is_image(self) -> bool:
