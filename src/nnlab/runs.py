@@ -179,11 +179,17 @@ def _map_moved_targets(node) -> None:
 
 def discard_unused_run_folder(path: Path) -> bool:
     """Remove a run folder that holds only what Hydra writes before the task starts (.hydra/ and
-    the log), e.g. after bad input; a folder with anything else in it is left alone."""
+    the command's log), e.g. after bad input, and the folders above it that this leaves empty
+    (outputs/train/<date>/, up to the working folder); a folder with anything else is left alone."""
     path = Path(path)
-    if not path.is_dir() or {p.name for p in path.iterdir()} - {".hydra", "train.log"}:
+    if not path.is_dir() or {p.name for p in path.iterdir()} - {".hydra", "train.log", "attack.log"}:
         return False
     shutil.rmtree(path)
+    cwd = Path.cwd().resolve()
+    for parent in path.resolve().parents:
+        if cwd not in parent.parents or any(parent.iterdir()):
+            break
+        parent.rmdir()
     return True
 
 

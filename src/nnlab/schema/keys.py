@@ -153,7 +153,7 @@ def _first_target(node, group: str, depth: int = 0) -> str | None:
     return None
 
 
-def close_key_in(name: str, keys, cutoff: float = 0.75) -> str | None:
+def close_key_in(name: str, keys, cutoff: float = 0.8) -> str | None:
     """The key of `keys` nearest to `name`, if it is near enough to be a slip of the keyboard."""
     scored = sorted(((_likeness(name, key), key) for key in keys), reverse=True)
     return scored[0][1] if scored and scored[0][0] >= cutoff else None

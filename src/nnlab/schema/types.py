@@ -256,9 +256,9 @@ class ListOf(Type):
         return out
 
     def describe(self) -> str:
-        size = (f"of {self.length} " if self.length is not None
-                else "non-empty " if self.min_len == 1 else "")
-        shape = f"a {size}list" + (f" such as {self.example}" if self.example else "")
+        shape = (f"a list of {self.length}" if self.length is not None
+                 else "a non-empty list" if self.min_len == 1 else "a list")
+        shape += f" such as {self.example}" if self.example else ""
         return f"{shape}, each {self.item.describe()}"
 
 

@@ -28,7 +28,8 @@ MISSING = "???"  # OmegaConf's mark for a value nobody gave; the command says wh
 
 
 def validate(cfg, command: str, choices: Mapping | None = None) -> None:
-    """Check every key of `cfg` (composed for `command`, resolved) against its declaration.
+    """Check every key of `cfg` (composed for `command`; a DictConfig, resolved here, or its
+    plain values) against its declaration.
 
     Raises UserError naming the key, the bad value, what is valid and, where one is close, the
     key or value that was probably meant. `choices` (Hydra's group -> chosen option) lets
@@ -40,7 +41,8 @@ def validate(cfg, command: str, choices: Mapping | None = None) -> None:
         options = group_options(group) if "/" not in group else []
         if isinstance(chosen, str) and options and chosen not in options:
             raise UserError(unknown_option_line(group, chosen, options))
-    values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    values = (OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+              if OmegaConf.is_config(cfg) else cfg)
     _Walk(command, dict(choices or {})).section(values, COMMANDS[command], "")
 
 
