@@ -379,6 +379,13 @@ def test_undeclared_keys_are_refused_with_the_declared_ones():
     assert "unknown config key 'lr'" in line and "(did you mean 'optimizer.lr'?)" in line
 
 
+def test_keys_of_an_option_that_is_not_chosen_and_a_missing_group():
+    assert refusal("train", "+probe.boundary.snapshots=3") == (
+        "probe.boundary: no probe 'boundary' is chosen, so its keys do not apply; choose it with "
+        "probe=[boundary]")
+    assert refusal("train", "~model") == "model: no model chosen; choose one with model=OPTION"
+
+
 def test_a_node_of_the_users_own_is_left_to_its_callable():
     values = replaced(composed("train"), "model", {"_target_": "my.own.Net", "width": "any"})
     check(values, "train")

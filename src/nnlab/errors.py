@@ -1,8 +1,9 @@
 """Errors a person can act on: one line on stderr, a non-zero exit, no traceback.
 
-`UserError` is raised by our own checks. Hydra's composition errors (unknown option, misspelled
-key, unparsable override) are rewritten into the same one-line form. Anything else is a bug or an
-environment failure and keeps its traceback.
+`UserError` is raised by our own checks (most of them nnlab.schema's, from the declarations of
+every key). Hydra's composition errors (unknown option, misspelled key, unparsable override) are
+rewritten into the same one-line form, with hints from the same declarations. Anything else is a
+bug or an environment failure and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ declared once, with the config groups they hold."""
 from __future__ import annotations
 
 from nnlab.losses import LOSSES
+from nnlab.schema.options import SEED
 from nnlab.schema.types import (
     Bool,
     Choice,
@@ -37,7 +38,7 @@ TRAIN = Section({
         "min_delta": Float(min=0),
     }),
     "device": Device(),
-    "seed": Int(min=0),
+    "seed": SEED,
     "deterministic": Bool(),
     "cpu_threads": Optional(Int(min=1)),
     "progress": Choice(["auto", True, False]),
@@ -70,7 +71,7 @@ ATTACK = Section({
     "transfer": ListOf(Path("a training run folder"), example="[RUN_DIR]"),
     "batch_size": Int(min=1),
     "device": Device(),
-    "seed": Int(min=0),
+    "seed": SEED,
     "gallery": Int(min=1),
     "attack": Group("attack", lists=("eps",)),
 })

@@ -37,7 +37,7 @@ from nnlab.schema.types import (
 
 ACTIVATION = Choice(ACTIVATIONS)
 DROPOUT = Float(0, 1, max_open=True)
-SEED = Int(min=0)
+SEED = Int(0, 2**32 - 1)  # what every generator (numpy, torch, Python) accepts
 LR = Float(0, min_open=True)
 WEIGHT_DECAY = Float(min=0)
 DECAY = Float(0, 1, min_open=True)  # lr <- lr * gamma: a decay, and 0 would stop training

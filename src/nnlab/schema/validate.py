@@ -72,6 +72,9 @@ class _Walk:
             return self.group(value, spec, key, self._owner(key))
         if isinstance(spec, GroupList):
             for name, node in (value or {}).items():
+                if isinstance(node, dict) and node and "_target_" not in node:
+                    raise UserError(f"{key}.{name}: no {spec.name} '{name}' is chosen, so its keys do "
+                                    f"not apply; choose it with {spec.name}=[{name}]")
                 self.group(node, Group(spec.name), f"{key}.{name}", f"{spec.name}={name}")
             return value
         if value == MISSING:

@@ -18,7 +18,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nnlab import plots
-from nnlab.checks import check_train_config
 from nnlab.data.augment import Augment
 from nnlab.data.batcher import TensorBatcher
 from nnlab.errors import UserError
@@ -41,7 +40,6 @@ def run(cfg: DictConfig) -> dict:
     if resuming:
         folder = check_resumable(cfg.resume)
         cfg = resumed_config(folder, list(HydraConfig.get().overrides.task))
-    check_train_config(cfg)
     if cfg.skip_completed and not resuming:
         previous = previous_outcome(folder)
         if previous is not None:
