@@ -438,6 +438,7 @@ BAD_COMMAND_LINES = [
     (["train", "optimizer.learning_rate=0.1"], "did you mean 'optimizer.lr'?"),
     (["train", "lr=0.1"], "did you mean 'optimizer.lr'?"),
     (["train", "+model.foo=1"], "model.foo is not a key of model=mlp"),
+    (["train", "+experiment=xor_tanh"], "choose it with experiment=xor_tanh"),
     (["attack", "run=X", "n=0"], "n=0 is out of range; it must be >= 1"),
     (["attack", "run=X", "attack.eps=[0.1,2]"], "attack.eps[1]=2 is out of range"),
     (["attack", "run=X", "attack.targeted=yes"], "attack.targeted: expected true or false"),

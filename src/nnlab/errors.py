@@ -127,6 +127,10 @@ def _composition_line(ex) -> str:
     )
     if key and cause is not None and "not in struct" in str(cause):
         return _unknown_key_line(key.group(1))
+    twice = re.match(r"Multiple values for ([\w/]+)\. To override a value use 'override \1: (\S+)'", text)
+    if twice:  # +experiment=x: the group is already in the defaults list (as null)
+        group, option = twice.groups()
+        return f"+{group}={option}: {group} is already a config group here; choose it with {group}={option}"
     detail = one_line(cause) if cause is not None else ""
     return f"{text} {detail}".strip()
 

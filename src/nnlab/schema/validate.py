@@ -158,7 +158,8 @@ class _Walk:
         if group is not None and parent == group.name:
             others = options_taking(group.name, name)
             if others:
-                line += (f"; {group.name}={', '.join(others)} take it: choose one of those, or "
+                verb = "takes" if len(others) == 1 else "take"
+                line += (f"; {group.name}={', '.join(others)} {verb} it: choose one of those, or "
                          f"leave {full} out (an experiment preset may have set it)")
         return line
 
