@@ -453,3 +453,15 @@ def test_bad_command_lines_are_one_line_exit_2_and_write_nothing(tmp_path, monke
     assert len(lines) == 1 and lines[0].startswith("nnlab: error: "), lines
     assert fragment in lines[0], lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_experiment_of_the_users_own_search_path_counts_as_an_option(tmp_path_factory, monkeypatch,
+                                                                       capsys):
+    """experiment=nope is refused (Hydra would skip an `optional` group's missing option without
+    a word), but an experiment found through hydra.searchpath is the user's own, and is used."""
+    mine = tmp_path_factory.mktemp("configs")
+    (mine / "experiment").mkdir()
+    (mine / "experiment" / "mine.yaml").write_text("# @package _global_\nepochs: 0\n")
+    code, lines = run_cli(tmp_path_factory.mktemp("cwd"), monkeypatch, capsys, "train",
+                          f"hydra.searchpath=[file://{mine}]", "experiment=mine")
+    assert code == 2 and lines == ["nnlab: error: epochs=0 is out of range; it must be >= 1"]

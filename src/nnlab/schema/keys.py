@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 from importlib import resources
+from pathlib import Path as PathLib
 
 import yaml
 
@@ -120,7 +121,28 @@ def unknown_key_line(full_key: str, command: str) -> str:
 
 
 def group_options(group: str) -> list[str]:
-    """The options of a config group, from the config tree shipped as nnlab.configs."""
+    """The options of a config group: while a command runs, those in every folder of Hydra's
+    search path (so a hydra.searchpath of the user's counts too); else the tree nnlab ships."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return _shipped_options(group)
+    found = set()
+    for source in HydraConfig.get().runtime.config_sources:
+        if source.schema == "file":
+            folder = PathLib(source.path) / group
+            found |= {p.stem for p in folder.glob("*.yaml")} if folder.is_dir() else set()
+        elif source.schema == "pkg":
+            try:
+                folder = resources.files(source.path) / group
+            except ModuleNotFoundError:
+                continue
+            if folder.is_dir():
+                found |= {p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")}
+    return sorted(found)
+
+
+def _shipped_options(group: str) -> list[str]:
     folder = resources.files("nnlab.configs") / group
     if not folder.is_dir():
         return []
@@ -131,7 +153,7 @@ def group_options(group: str) -> list[str]:
 def options_by_target(group: str) -> dict[str, list[str]]:
     """_target_ -> the options of `group` that instantiate it (model: MLP -> [linear, mlp])."""
     found: dict[str, list[str]] = {}
-    for option in group_options(group):
+    for option in _shipped_options(group):
         text = (resources.files("nnlab.configs") / group / f"{option}.yaml").read_text()
         target = _first_target(yaml.safe_load(text) or {}, group)
         if target:
