@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 
@@ -46,14 +47,16 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class Type:
+class Type(ABC):
     """Base of the vocabulary: `check(value) -> value` and `describe()` (what is valid)."""
 
+    @abstractmethod
     def check(self, value):
-        raise NotImplementedError
+        """`value`, normalised; Invalid if it is refused."""
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """What is valid, e.g. 'an integer >= 1', for messages."""
 
     def wrong(self, value) -> Invalid:
         return Invalid(f"expected {self.describe()}, got {show(value)}")
