@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nnlab import plots
+from nnlab.checks import check_train_config
 from nnlab.data.augment import Augment
 from nnlab.data.batcher import TensorBatcher
 from nnlab.errors import UserError
@@ -40,6 +41,7 @@ def run(cfg: DictConfig) -> dict:
     if resuming:
         folder = check_resumable(cfg.resume)
         cfg = resumed_config(folder, list(HydraConfig.get().overrides.task))
+    check_train_config(cfg)
     if cfg.skip_completed and not resuming:
         previous = previous_outcome(folder)
         if previous is not None:
