@@ -360,7 +360,7 @@ def test_random_other_targets():
 
 
 @pytest.mark.parametrize("build,key", [
-    (lambda: FGSM(eps=1.5), "attack.eps: 1.5 is out of range; it must be in [0, 1]"),
+    (lambda: FGSM(eps=1.5), "attack.eps=1.5 is out of range; it must be in [0, 1]"),
     (lambda: FGSM(eps=-0.1), "attack.eps"),
     (lambda: FGSM(eps="abc"), "attack.eps"),
     (lambda: FGSM(eps=True), "attack.eps"),
@@ -418,7 +418,7 @@ def test_hydra_instantiates_attacks_and_reports_bad_keys():
     assert isinstance(attack, PGD) and attack.norm == "l2" and attack.restarts == 2
     with pytest.raises(Exception) as info:
         instantiate({"_target_": "nnlab.attacks.FGSM", "eps": 2})
-    assert str(as_user_error(info.value)).startswith("attack.eps: 2 is out of range")
+    assert str(as_user_error(info.value)).startswith("attack.eps=2 is out of range")
 
 
 def test_success_costs_a_forward_pass_only_when_read(models, batch):

@@ -373,25 +373,6 @@ def test_probes_without_a_finished_epoch_write_nothing(tmp_path, probe_class):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: FirstLayerWeights(max_units=0), "probe.first_layer.max_units"),
-    (lambda: FirstLayerWeights(max_units=2.5), "probe.first_layer.max_units"),
-    (lambda: FirstLayerWeights(max_units=True), "probe.first_layer.max_units"),
-    (lambda: MisclassifiedExamples(count=0), "probe.misclassified.count"),
-    (lambda: MisclassifiedExamples(count="9"), "probe.misclassified.count"),
-    (lambda: ShiftInvariance(max_shift=-1), "probe.shift.max_shift"),
-    (lambda: ShiftInvariance(max_shift=1.5), "probe.shift.max_shift"),
-    (lambda: ShiftInvariance(max_shift=False), "probe.shift.max_shift"),
-    (lambda: ShiftInvariance(directions="right"), "probe.shift.directions"),
-    (lambda: ShiftInvariance(directions=[]), "probe.shift.directions"),
-    (lambda: ShiftInvariance(directions=["rigth"]), "did you mean 'right'"),
-    (lambda: ShiftInvariance(directions=["up", "up"]), "at most once"),
-])
-def test_bad_options_are_user_errors(make, message):
-    with pytest.raises(UserError, match=message):
-        make()
-
-
 def test_shift_larger_than_the_image_is_refused_at_start(tmp_path):
     ShiftInvariance(max_shift=7).start(ProbeContext(image_data(), 1, 1, torch.device("cpu"), tmp_path))
     with pytest.raises(UserError, match="max_shift=8 moves the 8x8 test images out of the frame"):

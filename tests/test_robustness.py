@@ -184,9 +184,9 @@ values = st.one_of(
 @given(st.lists(st.tuples(st.sampled_from(KEYS), values), max_size=4))
 def test_random_overrides_build_or_fail_with_one_clear_line(pairs):
     """Whatever is typed, nnlab either builds the run or stops with a describable error: never an
-    unexplained exception (the same checks and builders `nnlab train` runs before training)."""
-    from nnlab.checks import check_train_config
+    unexplained exception (the same validation and builders `nnlab train` runs before training)."""
     from nnlab.runtime import resolve_device
+    from nnlab.schema import validate
     from nnlab.train.task import build
 
     overrides = [f"{k}={v}" for k, v in pairs]
@@ -194,7 +194,7 @@ def test_random_overrides_build_or_fail_with_one_clear_line(pairs):
     try:
         with initialize_config_module("nnlab.configs", version_base="1.3"):
             cfg = compose(config_name="train", overrides=overrides)
-        check_train_config(cfg)
+        validate(cfg, "train")
         build(cfg, resolve_device(cfg.device) if str(cfg.device) != "auto" else torch.device("cpu"))
     except UserError as ex:
         assert str(ex) and "\n" not in str(ex).strip()

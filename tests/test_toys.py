@@ -321,60 +321,7 @@ def test_featurize_values():
     assert out.dtype == torch.float32
 
 
-# --- make_toy: bad input -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "key"),
-    [
-        ({"name": "spirals"}, "dataset.name"),
-        ({"name": "moons"}, "dataset.name"),
-        ({"noise": -0.1}, "dataset.noise"),
-        ({"noise": 0.51}, "dataset.noise"),
-        ({"noise": "lots"}, "dataset.noise"),
-        ({"noise": True}, "dataset.noise"),
-        ({"train_fraction": 0}, "dataset.train_fraction"),
-        ({"train_fraction": 0.0}, "dataset.train_fraction"),
-        ({"train_fraction": 1.0}, "dataset.train_fraction"),
-        ({"train_fraction": 1.5}, "dataset.train_fraction"),
-        ({"train_fraction": -0.2}, "dataset.train_fraction"),
-        ({"train_fraction": "half"}, "dataset.train_fraction"),
-        ({"val_fraction": 1.0}, "dataset.val_fraction"),
-        ({"val_fraction": -0.1}, "dataset.val_fraction"),
-        ({"features": ["x3"]}, "dataset.features"),
-        ({"features": ["x1", "x1"]}, "dataset.features"),
-        ({"features": ["x1sq", "x1^2"]}, "dataset.features"),  # the same feature twice via alias
-        ({"features": []}, "dataset.features"),
-        ({"features": None}, "dataset.features"),
-        ({"features": "x1"}, "dataset.features"),
-        ({"n_samples": 3}, "dataset.n_samples"),
-        ({"n_samples": 0}, "dataset.n_samples"),
-        ({"n_samples": 10.5}, "dataset.n_samples"),
-        ({"n_samples": True}, "dataset.n_samples"),
-    ],
-)
-def test_make_toy_bad_input_names_the_key(kwargs, key):
-    kwargs = {"name": "circle", "n_samples": 20, **kwargs}
-    name = kwargs.pop("name")
-    with pytest.raises(UserError, match=key.replace(".", r"\.")):
-        make_toy(name, **kwargs)
-
-
-def test_unknown_dataset_name_suggests_the_closest():
-    with pytest.raises(UserError, match="did you mean 'spiral'"):
-        make_toy("spirals")
-
-
-@pytest.mark.parametrize("features", ["x1", "x1x2", "", [], ()])
-def test_features_must_be_a_non_empty_list(features):
-    with pytest.raises(UserError, match=r"dataset\.features: expected a non-empty list"):
-        make_toy("circle", features=features)
-
-
-def test_unknown_feature_lists_valid_ones():
-    with pytest.raises(UserError, match="x1sq") as info:
-        make_toy("circle", features=["x3"])
-    assert "'x3'" in str(info.value)
+# --- make_toy: bad input (types and ranges: tests/test_schema.py) ----------------------------
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from hydra.types import RunMode
 
     from hydra_plugins.nnlab_launcher.forking_joblib_launcher import ForkingJoblibLauncher
-    from nnlab import errors
+    from nnlab import errors, schema
     from nnlab.runs import discard_unused_run_folder, record_failed_job
     from nnlab.train import sweeps
 
@@ -74,6 +74,10 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     @hydra.main(version_base="1.3", config_path="pkg://nnlab.configs", config_name=config_name)
     def app(cfg):
         try:
+            # Every key against its declaration before anything is built or written. A resumed
+            # run is the run's own config, not this composition: resume.resumed_config checks it.
+            if not cfg.get("resume"):
+                schema.validate(cfg, command, HydraConfig.get().runtime.choices)
             return task(cfg)
         except Exception as ex:
             user_error = errors.as_user_error(ex)

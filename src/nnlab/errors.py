@@ -1,8 +1,9 @@
 """Errors a person can act on: one line on stderr, a non-zero exit, no traceback.
 
-`UserError` is raised by our own checks. Hydra's composition errors (unknown option, misspelled
-key, unparsable override) are rewritten into the same one-line form. Anything else is a bug or an
-environment failure and keeps its traceback.
+`UserError` is raised by our own checks (most of them nnlab.schema's, from the declarations of
+every key). Hydra's composition errors (unknown option, misspelled key, unparsable override) are
+rewritten into the same one-line form, with hints from the same declarations. Anything else is a
+bug or an environment failure and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -97,11 +98,25 @@ def _missing_config_line(ex) -> str:
     group, _, option = missing.rpartition("/")
     options = getattr(ex, "options", None) or []
     if group and options:
-        hint = difflib.get_close_matches(option, options, n=1)
-        line = f"{group}={option}: no such option; valid: {', '.join(options)}"
-        return line + (f" (did you mean {group}={hint[0]}?)" if hint else "")
+        return unknown_option_line(group, option, options)
+    listed = re.search(r"Could not load '([^'/]+)/([^']+)'", text)
+    if listed:  # an option inside a list-valued group (probe=[boundry]): Hydra names no options
+        return unknown_option_line(*listed.groups(), in_list=True)
     found = re.search(r"Could not find '([^']+)'", text)
     return f"config not found: {found.group(1) if found else one_line(text)}"
+
+
+def unknown_option_line(group: str, option: str, options=None, in_list: bool = False) -> str:
+    """`model=nope: no such option; valid: ... (did you mean model=mlp?)`; `options` default to
+    the group's files in the config tree."""
+    from nnlab.schema.keys import group_options
+    from nnlab.schema.types import close_match
+
+    options = list(options) if options is not None else group_options(group)
+    shown = (lambda o: f"{group}=[{o}]") if in_list else (lambda o: f"{group}={o}")
+    hint = close_match(option, options)
+    line = f"{shown(option)}: no such option; valid: {', '.join(options)}"
+    return line + (f" (did you mean {shown(hint)}?)" if hint else "")
 
 
 def _composition_line(ex) -> str:
@@ -112,36 +127,19 @@ def _composition_line(ex) -> str:
     )
     if key and cause is not None and "not in struct" in str(cause):
         return _unknown_key_line(key.group(1))
+    twice = re.match(r"Multiple values for ([\w/]+)\. To override a value use 'override \1: (\S+)'", text)
+    if twice:  # +experiment=x: the group is already in the defaults list (as null)
+        group, option = twice.groups()
+        return f"+{group}={option}: {group} is already a config group here; choose it with {group}={option}"
     detail = one_line(cause) if cause is not None else ""
     return f"{text} {detail}".strip()
 
 
 def _unknown_key_line(full_key: str) -> str:
-    """`epoch=5` -> unknown key 'epoch' ... (did you mean 'epochs'?), listing the keys at that level."""
-    parent, _, name = full_key.rpartition(".")
-    valid = _known_keys(parent)
-    hint = difflib.get_close_matches(name, valid, n=1)
-    where = f"under '{parent}'" if parent else "at the top level"
-    msg = f"unknown config key '{full_key}'; keys {where}: {', '.join(valid)}"
-    if hint:
-        msg += f" (did you mean '{'.'.join(filter(None, [parent, hint[0]]))}'?)"
-    return msg + "; add a new key with +key=value"
+    """`epoch=5` -> unknown key 'epoch' ... (did you mean 'epochs'?), from the declared keys."""
+    from nnlab.schema.keys import unknown_key_line
 
-
-def _known_keys(parent: str) -> list[str]:
-    """Keys of the default `train` config at `parent`, for error hints; [] if it cannot compose."""
-    try:
-        from hydra import compose, initialize_config_module
-        from hydra.core.global_hydra import GlobalHydra
-        from omegaconf import OmegaConf
-
-        GlobalHydra.instance().clear()
-        with initialize_config_module("nnlab.configs", version_base="1.3"):
-            cfg = compose(config_name=_CURRENT_CONFIG[0])
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-        return sorted(str(k) for k in node.keys()) if node is not None else []
-    except Exception:
-        return []
+    return unknown_key_line(full_key, _CURRENT_CONFIG[0])
 
 
 # Which primary config the running command composes (set by the CLI), used for key hints.

@@ -1,4 +1,5 @@
-"""What every attack shares: the result type, hyperparameter checks, input checks, model handling.
+"""What every attack shares: the result type, input checks, model handling. (Hyperparameters are
+checked against their declarations in nnlab.schema.options.)
 
 Conventions (all attacks):
 
@@ -13,16 +14,13 @@ Conventions (all attacks):
 from __future__ import annotations
 
 import contextlib
-import re
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnlab.errors import UserError, choice_error
+from nnlab.errors import UserError
 from nnlab.models.modes import evaluating
-
-NORMS = ("linf", "l2")
 
 
 class AttackResult:
@@ -60,58 +58,6 @@ def judge(model: nn.Module, adv: torch.Tensor, y: torch.Tensor, target: torch.Te
         return success_of(pred, y, target)
 
     return success
-
-
-# ---------------------------------------------------------------------------- hyperparameters
-
-_FRACTION = re.compile(r"^\s*([0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*$")
-
-
-def check_number(key: str, value, *, low: float = 0.0, high: float | None = None,
-                 low_open: bool = False) -> float:
-    """A finite float in [low, high] (or (low, high] with low_open); accepts "8/255" strings."""
-    if isinstance(value, str):
-        match = _FRACTION.match(value)
-        try:
-            value = float(match.group(1)) / float(match.group(2)) if match else float(value)
-        except (ValueError, ZeroDivisionError):
-            raise UserError(f"{key}: expected a number such as 0.03 or 8/255, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserError(f"{key}: expected a number such as 0.03 or 8/255, got {value!r}")
-    value = float(value)
-    bad = value != value or value in (float("inf"), float("-inf"))
-    bad = bad or (value <= low if low_open else value < low) or (high is not None and value > high)
-    if bad:
-        lo = "(" if low_open else "["
-        hi = f"{high:g}]" if high is not None else "inf)"
-        raise UserError(f"{key}: {value:g} is out of range; it must be in {lo}{low:g}, {hi}")
-    return value
-
-
-def check_int(key: str, value, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{key}: expected a whole number >= {low}, got {value!r}")
-    if value < low:
-        raise UserError(f"{key}: {value} is out of range; it must be >= {low}")
-    return int(value)
-
-
-def check_bool(key: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise UserError(f"{key}: expected true or false, got {value!r}")
-    return value
-
-
-def check_eps(value, norm: str = "linf", *, optional: bool = False) -> float | None:
-    if value is None and optional:
-        return None
-    return check_number("attack.eps", value, high=1.0 if norm == "linf" else None)
-
-
-def check_norm(value) -> str:
-    if value not in NORMS:
-        raise choice_error("attack.norm", value, NORMS)
-    return value
 
 
 # ---------------------------------------------------------------------------- inputs

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from nnlab.attacks.base import check_bool, check_int, check_number
 from nnlab.attacks.gradient import _Attack
+from nnlab.schema import check_arguments
 
 _C_UNBOUNDED = 1e10
 _ATANH_SHRINK = 1 - 1e-6  # keep atanh finite at pixels 0 and 1
@@ -39,12 +39,9 @@ class CarliniWagnerL2(_Attack):
 
     def __init__(self, c: float = 1.0, kappa: float = 0.0, steps: int = 100, lr: float = 0.01,
                  binary_search_steps: int = 5, targeted: bool = False):
-        self.c = check_number("attack.c", c, low_open=True)
-        self.kappa = check_number("attack.kappa", kappa)
-        self.steps = check_int("attack.steps", steps, low=0)
-        self.lr = check_number("attack.lr", lr, low_open=True)
-        self.binary_search_steps = check_int("attack.binary_search_steps", binary_search_steps, low=1)
-        self.targeted = check_bool("attack.targeted", targeted)
+        vars(self).update(check_arguments(
+            "nnlab.attacks.CarliniWagnerL2", "attack", c=c, kappa=kappa, steps=steps, lr=lr,
+            binary_search_steps=binary_search_steps, targeted=targeted))
 
     def _run(self, model, x, y, target, generator):
         n = x.shape[0]

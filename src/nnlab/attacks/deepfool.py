@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from nnlab.attacks.base import check_int, check_number
 from nnlab.attacks.gradient import _Attack
+from nnlab.schema import check_arguments
 
 _STEP_FLOOR = 1e-4  # as in the authors' code: |f| + 1e-4, so a step crosses the boundary
 _NORM_GUARD = 1e-12
@@ -35,8 +35,8 @@ class DeepFool(_Attack):
     targeted = False
 
     def __init__(self, steps: int = 50, overshoot: float = 0.02):
-        self.steps = check_int("attack.steps", steps, low=0)
-        self.overshoot = check_number("attack.overshoot", overshoot)
+        vars(self).update(check_arguments("nnlab.attacks.DeepFool", "attack", steps=steps,
+                                          overshoot=overshoot))
 
     def _run(self, model, x, y, target, generator):
         n = x.shape[0]

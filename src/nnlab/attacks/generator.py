@@ -32,16 +32,13 @@ from tqdm.auto import tqdm
 
 from nnlab.attacks.base import (
     AttackResult,
-    check_bool,
-    check_eps,
     check_inputs,
-    check_int,
     check_label_range,
-    check_number,
     eval_mode,
     judge,
 )
 from nnlab.errors import UserError
+from nnlab.schema import check_arguments
 
 log = logging.getLogger("nnlab.attack")
 
@@ -92,19 +89,10 @@ class GeneratorAttack:
     def __init__(self, eps: float | None = 0.3, penalty: float = 0.0, kappa: float = 0.0,
                  width: int = 16, epochs: int = 5, batch_size: int = 128, lr: float = 0.01,
                  train_n: int | None = 5000, targeted: bool = True, seed: int = 0):
-        self.eps = check_eps(eps, optional=True)
-        self.penalty = check_number("attack.penalty", penalty)
-        if self.eps is None and self.penalty == 0:
-            raise UserError("attack.eps=null and attack.penalty=0 leave the perturbation unbounded; "
-                            "give an Linf bound (attack.eps=0.3) or a size penalty (attack.penalty=1)")
-        self.kappa = check_number("attack.kappa", kappa)
-        self.width = check_int("attack.width", width, low=1)
-        self.epochs = check_int("attack.epochs", epochs, low=0)
-        self.batch_size = check_int("attack.batch_size", batch_size, low=1)
-        self.lr = check_number("attack.lr", lr, low_open=True)
-        self.train_n = None if train_n is None else check_int("attack.train_n", train_n, low=1)
-        self.targeted = check_bool("attack.targeted", targeted)
-        self.seed = check_int("attack.seed", seed, low=0)
+        vars(self).update(check_arguments(
+            "nnlab.attacks.GeneratorAttack", "attack", eps=eps, penalty=penalty, kappa=kappa,
+            width=width, epochs=epochs, batch_size=batch_size, lr=lr, train_n=train_n,
+            targeted=targeted, seed=seed))
         self.generators: dict[int, PerturbationNet] = {}
         self.training_log: dict[int, dict] = {}
 

@@ -30,13 +30,8 @@ from torch import nn
 
 from nnlab.attacks.base import (
     AttackResult,
-    check_bool,
-    check_eps,
     check_inputs,
-    check_int,
     check_label_range,
-    check_norm,
-    check_number,
     eval_mode,
     input_grad,
     judge,
@@ -44,6 +39,7 @@ from nnlab.attacks.base import (
     project,
     success_of,
 )
+from nnlab.schema import check_arguments
 
 _L2_DIVISION_EPS = 1e-10  # as torchattacks.PGDL2's eps_for_division
 
@@ -83,8 +79,7 @@ class FGSM(_Attack):
     x - eps * sign(grad CE(x, target)) when targeted; clipped to [0, 1]. steps is 1 for every sample."""
 
     def __init__(self, eps: float, targeted: bool = False):
-        self.eps = check_eps(eps)
-        self.targeted = check_bool("attack.targeted", targeted)
+        vars(self).update(check_arguments("nnlab.attacks.FGSM", "attack", eps=eps, targeted=targeted))
 
     def _run(self, model, x, y, target, generator):
         labels = target if target is not None else y
@@ -119,9 +114,8 @@ class IFGSM(_Attack):
     targeted = False
 
     def __init__(self, eps: float | None, alpha: float, steps: int):
-        self.eps = check_eps(eps, optional=True)
-        self.alpha = check_number("attack.alpha", alpha, low_open=True)
-        self.steps = check_int("attack.steps", steps, low=0)
+        vars(self).update(check_arguments("nnlab.attacks.IFGSM", "attack", eps=eps, alpha=alpha,
+                                          steps=steps))
 
     def _run(self, model, x, y, target, generator):
         return _sign_steps_until(model, x, y, lambda pred, lab: pred != lab, alpha=self.alpha,
@@ -136,9 +130,8 @@ class TargetedSign(_Attack):
     targeted = None
 
     def __init__(self, alpha: float, steps: int, eps: float | None = None):
-        self.alpha = check_number("attack.alpha", alpha, low_open=True)
-        self.steps = check_int("attack.steps", steps, low=0)
-        self.eps = check_eps(eps, optional=True)
+        vars(self).update(check_arguments("nnlab.attacks.TargetedSign", "attack", alpha=alpha,
+                                          steps=steps, eps=eps))
 
     def _run(self, model, x, y, target, generator):
         return _sign_steps_until(model, x, target, lambda pred, lab: pred == lab, alpha=self.alpha,
@@ -160,14 +153,9 @@ class PGD(_Attack):
 
     def __init__(self, eps: float, alpha: float, steps: int, norm: str = "linf", random_start: bool = True,
                  restarts: int = 1, targeted: bool = False, seed: int = 0):
-        self.norm = check_norm(norm)
-        self.eps = check_eps(eps, self.norm)
-        self.alpha = check_number("attack.alpha", alpha, low_open=True)
-        self.steps = check_int("attack.steps", steps, low=0)
-        self.random_start = check_bool("attack.random_start", random_start)
-        self.restarts = check_int("attack.restarts", restarts, low=1)
-        self.targeted = check_bool("attack.targeted", targeted)
-        self.seed = check_int("attack.seed", seed, low=0)
+        vars(self).update(check_arguments(
+            "nnlab.attacks.PGD", "attack", eps=eps, alpha=alpha, steps=steps, norm=norm,
+            random_start=random_start, restarts=restarts, targeted=targeted, seed=seed))
 
     def _run(self, model, x, y, target, generator):
         if generator is None and self.random_start:

@@ -1,5 +1,9 @@
 """What `nnlab attack` attacks: which samples of the split (first n, indices, classes, per class)
-and, for targeted attacks, which target each sample is sent to."""
+and, for targeted attacks, which target each sample is sent to.
+
+The keys' types and ranges are checked with the config (nnlab.schema.commands); what depends on
+the run's data (a split it lacks, an index past its end, a class it does not have) is checked here.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,6 @@ def select(data, split: str, n, indices, classes=None, per_class=None):
         if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(chosen):
             raise UserError(f"indices: every index must be in 0..{len(chosen) - 1} for the {split} split")
     else:
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise UserError(f"n: expected a positive integer or null, got {n!r}")
         idx = torch.arange(min(n, len(chosen)) if n is not None else len(chosen))
     idx = _filter_classes(idx, chosen.y, classes, per_class, data.num_classes)
     x = chosen.x[idx].float() / 255 if chosen.x.dtype == torch.uint8 else chosen.x[idx]
@@ -33,14 +35,11 @@ def select(data, split: str, n, indices, classes=None, per_class=None):
 def _filter_classes(idx, labels, classes, per_class, num_classes: int):
     if classes is not None:
         wanted = list(classes) if isinstance(classes, (list, tuple, ListConfig)) else [classes]
-        if not wanted or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes
-                             for c in wanted):
+        if not wanted or any(not 0 <= c < num_classes for c in wanted):
             raise UserError(f"classes: expected a list of class indices in 0..{num_classes - 1}, "
                             f"got {classes!r}")
         idx = idx[torch.isin(labels[idx], torch.tensor(wanted))]
     if per_class is not None:
-        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-            raise UserError(f"per_class: expected a positive integer or null, got {per_class!r}")
         seen: dict[int, int] = {}
         keep = []
         for i in idx.tolist():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnlab.attacks.base import check_int, check_label_range, check_pixels, eval_mode
+from nnlab.attacks.base import check_label_range, check_pixels, eval_mode
 from nnlab.errors import UserError
+from nnlab.schema import check_value
+from nnlab.schema.types import Int
 
 
 def least_likely_targets(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -21,7 +23,7 @@ def random_other_targets(y: torch.Tensor, num_classes: int,
                          generator: torch.Generator | None = None) -> torch.Tensor:
     """A class drawn uniformly from the num_classes - 1 classes other than y, per sample.
     Deterministic given `generator` (drawn on the generator's device, returned on y's device)."""
-    num_classes = check_int("num_classes", num_classes, low=2)
+    num_classes = check_value("num_classes", Int(min=2), num_classes)
     if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.is_floating_point() or y.dtype == torch.bool:
         raise UserError(f"attack labels (y): expected integer class labels of shape (N,), got {y!r}")
     y = y.long()

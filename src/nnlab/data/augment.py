@@ -10,15 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nnlab.errors import UserError
-
 
 class Augment:
     def __init__(self, translate: int = 0, hflip: bool = False, seed: int = 0):
-        if isinstance(translate, bool) or not isinstance(translate, int) or translate < 0:
-            raise UserError(f"dataset.augment.translate: expected pixels >= 0, got {translate!r}")
-        if not isinstance(hflip, bool):
-            raise UserError(f"dataset.augment.hflip: expected true or false, got {hflip!r}")
+        # translate >= 0 and hflip a boolean: declared in nnlab.schema, checked before this is built
         self.translate, self.hflip = translate, hflip
         self.generator = torch.Generator().manual_seed(seed)
 

@@ -14,7 +14,7 @@ import torch
 
 from nnlab.data.dataset import Dataset, Plane, Split
 from nnlab.data.features import canonical_features, featurize
-from nnlab.errors import UserError, choice_error
+from nnlab.errors import UserError
 
 PLAYGROUND_EXTENT = (-6.0, 6.0, -6.0, 6.0)  # the playground draws its heatmap over [-6, 6]^2
 
@@ -76,13 +76,11 @@ def make_toy(
     features=("x1", "x2"),
     seed: int = 0,
 ) -> Dataset:
-    """Generate a playground toy and split it into train (and val) and test tensors."""
-    if name not in GENERATORS:
-        raise choice_error("dataset.name", name, GENERATORS)
-    _check_number("dataset.n_samples", n_samples, 4, None, integer=True)
-    _check_number("dataset.noise", noise, 0.0, 0.5)
-    _check_fraction("dataset.train_fraction", train_fraction, open_low=True)
-    _check_fraction("dataset.val_fraction", val_fraction, open_low=False)
+    """Generate a playground toy and split it into train (and val) and test tensors.
+
+    The arguments' types and ranges are checked with the config (nnlab.schema.options); what
+    depends on them together (an empty split) is checked here.
+    """
     names = canonical_features(features)
 
     rng = np.random.default_rng(seed)
@@ -133,21 +131,3 @@ def make_xor() -> Dataset:
                     extent=(-0.5, 1.5, -0.5, 1.5)),
     )
 
-
-def _check_number(key, value, low, high, integer=False):
-    kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type:
-        raise UserError(f"{key}: expected {kind}, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise UserError(f"{key}: {value} is out of range; it must be {rng}")
-
-
-def _check_fraction(key, value, open_low):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserError(f"{key}: expected a number, got {value!r}")
-    low_ok = value > 0 if open_low else value >= 0
-    if not (low_ok and value < 1):
-        bounds = "(0, 1)" if open_low else "[0, 1)"
-        raise UserError(f"{key}: {value} is out of range; it must be in {bounds}")

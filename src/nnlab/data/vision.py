@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from nnlab.data.dataset import Dataset, Split
-from nnlab.errors import UserError, choice_error
+from nnlab.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +98,7 @@ def make_vision(name: str, root: str | None = None, download: bool = True, sourc
 
     `train_size`/`test_size` keep only the first N images of a split (quick runs and tests).
     """
-    if name not in SPECS:
-        raise choice_error("dataset.name", name, SPECS)
-    spec = SPECS[name]
-    for key, value in (("val_size", val_size), ("train_size", train_size), ("test_size", test_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise UserError(f"dataset.{key}: expected a non-negative integer, got {value!r}")
+    spec = SPECS[name]  # name, sizes and the rest are checked against nnlab.schema's declarations
     root_path = resolve_root(root)
     raw, origin = _prepare(name, root_path, download, source)
     (train_x, train_y, test_x, test_y), cached = _load(name, raw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnlab.errors import UserError, choice_error
+from nnlab.errors import UserError
 from nnlab.models.activations import make_activation
 
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
@@ -32,8 +32,6 @@ class LeNet(nn.Module):
                  padding: int = 2):
         super().__init__()
         _check_image_shape(input_shape, "lenet")
-        if pooling not in POOLS:
-            raise choice_error("model.pooling", pooling, POOLS)
         channels = input_shape[0]
         self.features = nn.Sequential(
             nn.Conv2d(channels, 6, 5, padding=padding), make_activation(activation), POOLS[pooling](2),
@@ -59,11 +57,6 @@ class ConvNet(nn.Module):
                  activation: str = "relu"):
         super().__init__()
         _check_image_shape(input_shape, "cnn")
-        channels = list(channels) if hasattr(channels, "__iter__") and not isinstance(channels, str) else []
-        if not channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
-            raise UserError(f"model.channels: expected a list of positive integers, got {channels}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise UserError(f"model.dropout: {dropout} is out of range; it must be in [0, 1)")
         layers: list[nn.Module] = []
         c_in = input_shape[0]
         for c_out in channels:

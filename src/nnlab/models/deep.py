@@ -6,7 +6,6 @@ import math
 
 from torch import nn
 
-from nnlab.errors import UserError, choice_error
 from nnlab.models.activations import make_activation
 
 
@@ -30,11 +29,6 @@ class DeepStack(nn.Sequential):
 
     def __init__(self, input_shape, num_classes: int, depth: int = 20, width: int = 64,
                  activation: str = "sigmoid", init: str = "default"):
-        for key, value in (("model.depth", depth), ("model.width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{key}: expected a positive integer, got {value!r}")
-        if init not in INITS:
-            raise choice_error("model.init", init, INITS)
         layers: list[nn.Module] = [nn.Flatten()]
         fan_in = math.prod(input_shape)
         for _ in range(depth):

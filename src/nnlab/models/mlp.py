@@ -6,7 +6,6 @@ import math
 
 from torch import nn
 
-from nnlab.errors import UserError
 from nnlab.models.activations import make_activation
 
 
@@ -20,10 +19,9 @@ class MLP(nn.Sequential):
 
     def __init__(self, input_shape, num_classes: int, hidden=(16, 16), activation: str = "tanh",
                  dropout: float | list = 0.0, batchnorm: bool | list = False):
-        hidden = _check_widths("model.hidden", hidden)
-        dropouts = _per_layer("model.dropout", dropout, len(hidden), _check_dropout)
-        batchnorms = _per_layer("model.batchnorm", batchnorm, len(hidden), _check_flag)
-        make_activation(activation)  # validate the name even when there is no hidden layer
+        hidden = list(hidden)
+        dropouts = _per_layer(dropout, len(hidden))
+        batchnorms = _per_layer(batchnorm, len(hidden))
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for h, p, norm in zip(hidden, dropouts, batchnorms, strict=True):
@@ -38,36 +36,9 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
-def _check_widths(key: str, widths) -> list[int]:
-    if isinstance(widths, str) or not hasattr(widths, "__iter__"):
-        raise UserError(f"{key}: expected a list of layer widths such as [16,16], got {widths!r}")
-    widths = list(widths)
-    if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise UserError(f"{key}: every width must be a positive integer, got {widths}")
-    return widths
-
-
-def _per_layer(key: str, value, layers: int, check) -> list:
-    """One value per hidden layer: a single value repeated, or a list of exactly `layers` values."""
+def _per_layer(value, layers: int) -> list:
+    """One value per hidden layer: a single value repeated, or the list as given (its length is
+    checked with the config: nnlab.schema.options)."""
     if isinstance(value, str) or not hasattr(value, "__iter__"):
-        check(key, value)  # checked even without hidden layers, so a typo never passes silently
         return [value] * layers
-    values = list(value)
-    if len(values) != layers:
-        raise UserError(f"{key}: a list needs one value per hidden layer ({layers}), "
-                        f"got {len(values)}: {values}")
-    for v in values:
-        check(key, v)
-    return values
-
-
-def _check_dropout(key: str, p) -> None:
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise UserError(f"{key}: expected a number in [0, 1), got {p!r}")
-    if not 0.0 <= p < 1.0:
-        raise UserError(f"{key}: {p} is out of range; it must be in [0, 1)")
-
-
-def _check_flag(key: str, flag) -> None:
-    if not isinstance(flag, bool):
-        raise UserError(f"{key}: expected true or false, got {flag!r}")
+    return list(value)

@@ -27,10 +27,6 @@ def snapshot_epochs(first: int, last: int, count: int) -> list[int]:
 
 class BoundarySnapshots:
     def __init__(self, snapshots: int = 8, resolution: int = 80):
-        if not isinstance(snapshots, int) or snapshots < 1:
-            raise UserError(f"probe.boundary.snapshots: expected a positive integer, got {snapshots!r}")
-        if not isinstance(resolution, int) or resolution < 2:
-            raise UserError(f"probe.boundary.resolution: expected an integer >= 2, got {resolution!r}")
         self.count, self.resolution = snapshots, resolution
         self.taken: list[tuple[int, torch.Tensor, float]] = []
         self.model, self.last_epoch = None, None

@@ -55,8 +55,6 @@ class FirstLayerWeights(ImageProbe):
     name = "first_layer"
 
     def __init__(self, max_units: int = 64):
-        if isinstance(max_units, bool) or not isinstance(max_units, int) or max_units < 1:
-            raise UserError(f"probe.first_layer.max_units: expected a positive integer, got {max_units!r}")
         self.max_units = max_units
 
     def check_model(self, model) -> None:

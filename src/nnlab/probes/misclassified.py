@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from nnlab.errors import UserError
 from nnlab.probes.images import ImageProbe, class_names, plt, predict, save, show_image
 
 
@@ -29,8 +28,6 @@ class MisclassifiedExamples(ImageProbe):
     name = "misclassified"
 
     def __init__(self, count: int = 25):
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise UserError(f"probe.misclassified.count: expected a positive integer, got {count!r}")
         self.count = count
 
     def write(self, run_dir: Path, plot_dir: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nnlab import schema
 from nnlab.errors import UserError
 from nnlab.runs import RunFolder, config_path, is_finished, load_checkpoint, read_config
 
@@ -64,6 +65,7 @@ def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     # `+key=` and `++key=` (see hydra_overrides) set the key as plain `key=` does
     cfg.merge_with(OmegaConf.from_dotlist([o.lstrip("+") for o in changes]))
     cfg.resume = str(folder.path)
+    schema.validate(cfg, "train")  # the run's config with the changes typed now
     return cfg
 
 
