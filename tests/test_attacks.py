@@ -436,3 +436,22 @@ def test_success_costs_a_forward_pass_only_when_read(models, batch):
         assert len(batches) == 4 and again is result.success  # computed once, then kept
     finally:
         handle.remove()
+
+
+def test_every_attack_follows_the_one_protocol():
+    """Every attack, the generator included, is an `Attack`: one call protocol, one base."""
+    import nnlab.attacks as attacks
+
+    for name in ("FGSM", "IFGSM", "PGD", "TargetedSign", "CarliniWagnerL2", "DeepFool", "GeneratorAttack"):
+        assert issubclass(getattr(attacks, name), attacks.Attack), name
+
+
+def test_margin_is_positive_where_the_goal_is_met():
+    from nnlab.attacks import margin
+
+    logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 5.0]])
+    labels = torch.tensor([0, 1])
+    # untargeted (true classes): sample 0 still right (margin 1 - 3), sample 1 fooled (5 - 2)
+    torch.testing.assert_close(margin(logits, labels, targeted=False), torch.tensor([-2.0, 3.0]))
+    # targeted (targets): sample 0 reached its target by 2, sample 1 missed it by 3
+    torch.testing.assert_close(margin(logits, labels, targeted=True), torch.tensor([2.0, -3.0]))

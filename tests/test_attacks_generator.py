@@ -8,7 +8,7 @@ import torch
 
 from attack_models import CLASSES, _data  # noqa: E402
 from nnlab.attacks import GeneratorAttack
-from nnlab.attacks.generator import margin_loss
+from nnlab.attacks.base import margin_loss
 from nnlab.errors import UserError
 
 FAST = dict(epochs=8, batch_size=64, lr=0.003, width=8, train_n=None)

@@ -7,12 +7,12 @@
     attack = GeneratorAttack(eps=0.3); attack.fit(model, x_train, y_train, targets=[3])  # trained f
 """
 
-from nnlab.attacks.base import AttackResult
+from nnlab.attacks.base import Attack, AttackResult, margin, margin_loss
 from nnlab.attacks.cw import CarliniWagnerL2
 from nnlab.attacks.deepfool import DeepFool
 from nnlab.attacks.generator import GeneratorAttack
 from nnlab.attacks.gradient import FGSM, IFGSM, PGD, TargetedSign
 from nnlab.attacks.targets import least_likely_targets, random_other_targets
 
-__all__ = ["AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "GeneratorAttack", "IFGSM", "PGD",
+__all__ = ["Attack", "AttackResult", "margin", "margin_loss", "CarliniWagnerL2", "DeepFool", "FGSM", "GeneratorAttack", "IFGSM", "PGD",
            "TargetedSign", "least_likely_targets", "random_other_targets"]

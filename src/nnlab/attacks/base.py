@@ -49,6 +49,44 @@ class AttackResult:
         return f"AttackResult(adversarial={tuple(self.adversarial.shape)}, steps={self.steps.tolist()})"
 
 
+class Attack:
+    """What every attack is: built from its hyperparameters (so a Hydra config's `_target_`
+    instantiates it), then called as `attack(model, x, y, target=None) -> AttackResult`.
+
+    The call checks the inputs (pixels in [0, 1], labels, targets against `targeted`), puts the
+    model in eval mode with every submodule's flag restored afterwards, checks the labels against
+    the model's classes, and hands the work to `_run(model, x, y, target, generator)`, which a
+    subclass writes and which returns (adversarial images, steps spent per sample). Success is
+    judged on the returned images when first asked for (AttackResult).
+    """
+
+    targeted: bool | None = False  # None: targeted-only attack
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 target: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+                 ) -> AttackResult:
+        x, y, target = check_inputs(x, y, target, targeted=self.targeted)
+        with eval_mode(model):
+            if x.shape[0] == 0:
+                return AttackResult(x.clone(), torch.zeros(0, dtype=torch.long, device=x.device),
+                                    torch.zeros(0, dtype=torch.bool, device=x.device))
+            with torch.no_grad():
+                num_classes = model(x[:1]).shape[1]
+            check_label_range("attack labels (y)", y, num_classes)
+            if target is not None:
+                check_label_range("attack target", target, num_classes)
+            adv, steps = self._run(model, x, y, target, generator)
+        adv = adv.detach()
+        return AttackResult(adv, steps, judge=judge(model, adv, y, target))
+
+    def _run(self, model, x, y, target, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must define _run")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
 def judge(model: nn.Module, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
     """A deferred `success` for AttackResult: predictions on adv in eval mode, when asked."""
 
@@ -167,3 +205,18 @@ def project(adv: torch.Tensor, x: torch.Tensor, eps: float | None, norm: str) ->
             delta = delta * torch.where(norms > eps, eps / norms.clamp_min(1e-30), torch.ones_like(norms))
         adv = x + delta
     return adv.clamp(0.0, 1.0)
+
+
+def margin(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Carlini and Wagner's logit margin, per sample, > 0 where the attack's goal is met.
+    Untargeted (labels = the true classes): max_{j != y} Z_j - Z_y; targeted (labels = the
+    targets): Z_t - max_{j != t} Z_j."""
+    own = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
+    return own - others if targeted else others - own
+
+
+def margin_loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kappa: float) -> torch.Tensor:
+    """The margin as a loss to minimise, floored at -kappa: it stops pulling once a sample is
+    kappa past the decision boundary (0 or below means the goal is reached)."""
+    return (-margin(logits, labels, targeted)).clamp_min(-kappa)

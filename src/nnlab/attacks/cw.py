@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import torch
 
-from nnlab.attacks.gradient import _Attack
+from nnlab.attacks.base import Attack, margin
 from nnlab.schema import check_arguments
 
 _C_UNBOUNDED = 1e10
 _ATANH_SHRINK = 1 - 1e-6  # keep atanh finite at pixels 0 and 1
 
 
-class CarliniWagnerL2(_Attack):
+class CarliniWagnerL2(Attack):
     """C&W L2 (see the module docstring). `c`: initial trade-off constant (per sample, then searched);
     `kappa`: confidence margin; `steps`: Adam steps per binary-search round; `lr`: Adam learning rate
     on w; `binary_search_steps`: rounds (1 = a single fixed c). steps in the result:
@@ -62,10 +62,10 @@ class CarliniWagnerL2(_Attack):
                 adv = (torch.tanh(w) + 1) / 2
                 l2sq = (adv - x).flatten(1).pow(2).sum(dim=1)
                 logits = model(adv)
-                margin = self._margin(logits, labels)  # > 0: criterion met, >= kappa: success
+                met = margin(logits, labels, self.targeted)  # > 0: criterion met, >= kappa: success
                 pred = logits.argmax(dim=1)
                 success = (pred == target) if target is not None else (pred != y)
-                success = success & (margin >= self.kappa)
+                success = success & (met >= self.kappa)
                 with torch.no_grad():
                     round_success |= success
                     better = success & (l2sq < best_l2)
@@ -73,7 +73,7 @@ class CarliniWagnerL2(_Attack):
                     best_adv = torch.where(better.view(view), adv, best_adv)
                 if step == self.steps:
                     break
-                f = (-margin).clamp_min(-self.kappa)
+                f = (-met).clamp_min(-self.kappa)  # margin_loss, from the margin already at hand
                 loss = (l2sq + c * f).sum()
                 (grad,) = torch.autograd.grad(loss, w)
                 w.grad = grad
@@ -86,10 +86,3 @@ class CarliniWagnerL2(_Attack):
 
         total = self.steps * self.binary_search_steps
         return best_adv.detach(), torch.full((n,), total, dtype=torch.long, device=x.device)
-
-    def _margin(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Untargeted: max_{j != y} Z_j - Z_y; targeted: Z_t - max_{j != t} Z_j (per sample)."""
-        own = logits.gather(1, labels[:, None]).squeeze(1)
-        others = logits.masked_fill(
-            torch.nn.functional.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
-        return own - others if self.targeted else others - own

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import torch
 
-from nnlab.attacks.gradient import _Attack
+from nnlab.attacks.base import Attack
 from nnlab.schema import check_arguments
 
 _STEP_FLOOR = 1e-4  # as in the authors' code: |f| + 1e-4, so a step crosses the boundary
 _NORM_GUARD = 1e-12
 
 
-class DeepFool(_Attack):
+class DeepFool(Attack):
     """Untargeted DeepFool over all classes (see the module docstring). `steps`: at most this many
     linearisation steps per sample; `overshoot`: the final perturbation is (1 + overshoot) * r."""
 

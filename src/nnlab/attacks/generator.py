@@ -26,16 +26,15 @@ import logging
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from nnlab.attacks.base import (
-    AttackResult,
+    Attack,
     check_inputs,
     check_label_range,
     eval_mode,
-    judge,
+    margin_loss,
 )
 from nnlab.errors import UserError
 from nnlab.schema import check_arguments
@@ -67,15 +66,7 @@ class PerturbationNet(nn.Module):
         return self.eps * torch.tanh(h) if self.eps is not None else h
 
 
-def margin_loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kappa: float) -> torch.Tensor:
-    """Per-sample Carlini-Wagner margin, floored at -kappa (0 or below means the goal is reached)."""
-    own = logits.gather(1, labels[:, None])[:, 0]
-    others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(1)
-    margin = others - own if targeted else own - others
-    return margin.clamp_min(-kappa)
-
-
-class GeneratorAttack:
+class GeneratorAttack(Attack):
     """Train one perturbation generator per target class with the classifier frozen (see module doc).
 
     eps: Linf bound on the perturbation (pixel units), or None for no bound (then `penalty` > 0
@@ -179,24 +170,20 @@ class GeneratorAttack:
         return (x + net(x)).clamp(0.0, 1.0)
 
     # ------------------------------------------------------------------ attacking
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 target: torch.Tensor | None = None, **_) -> AttackResult:
+    def _run(self, model, x, y, target, generator):
         """Apply the trained generators: each sample goes through its target's generator (or the
         untargeted one). steps is 1 per sample (one pass through f)."""
-        x, y, target = check_inputs(x, y, target, targeted=self.targeted)
         keys = [UNTARGETED] if target is None else sorted({int(t) for t in target.tolist()})
         missing = [k for k in keys if k not in self.generators]
         if missing:
             raise UserError(f"generator attack: no generator trained for target(s) {missing}; call "
                             "fit(model, x_train, y_train, targets) first (nnlab attack does this)")
         adv = x.clone()
-        with eval_mode(model):
-            for key in keys:
-                net = self.generators[key].to(x.device).eval()
-                rows = slice(None) if key == UNTARGETED else target == key
-                adv[rows] = self._apply(net, x[rows])
-        return AttackResult(adv, torch.ones(x.shape[0], dtype=torch.long, device=x.device),
-                            judge=judge(model, adv, y, target))
+        for key in keys:
+            net = self.generators[key].to(x.device).eval()
+            rows = slice(None) if key == UNTARGETED else target == key
+            adv[rows] = self._apply(net, x[rows])
+        return adv, torch.ones(x.shape[0], dtype=torch.long, device=x.device)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()

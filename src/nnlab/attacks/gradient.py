@@ -26,15 +26,10 @@ Differences:
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from nnlab.attacks.base import (
-    AttackResult,
-    check_inputs,
-    check_label_range,
-    eval_mode,
+    Attack,
     input_grad,
-    judge,
     per_sample_loss,
     project,
     success_of,
@@ -44,37 +39,7 @@ from nnlab.schema import check_arguments
 _L2_DIVISION_EPS = 1e-10  # as torchattacks.PGDL2's eps_for_division
 
 
-class _Attack:
-    """Shared call protocol: check inputs, eval mode, labels in range, success on the result."""
-
-    targeted: bool | None = False  # None: targeted-only attack
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 target: torch.Tensor | None = None, *, generator: torch.Generator | None = None
-                 ) -> AttackResult:
-        x, y, target = check_inputs(x, y, target, targeted=self.targeted)
-        with eval_mode(model):
-            if x.shape[0] == 0:
-                return AttackResult(x.clone(), torch.zeros(0, dtype=torch.long, device=x.device),
-                                    torch.zeros(0, dtype=torch.bool, device=x.device))
-            with torch.no_grad():
-                num_classes = model(x[:1]).shape[1]
-            check_label_range("attack labels (y)", y, num_classes)
-            if target is not None:
-                check_label_range("attack target", target, num_classes)
-            adv, steps = self._run(model, x, y, target, generator)
-        adv = adv.detach()
-        return AttackResult(adv, steps, judge=judge(model, adv, y, target))
-
-    def _run(self, model, x, y, target, generator):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({args})"
-
-
-class FGSM(_Attack):
+class FGSM(Attack):
     """Fast gradient sign method (Goodfellow et al. 2014): x + eps * sign(grad CE(x, y)), or
     x - eps * sign(grad CE(x, target)) when targeted; clipped to [0, 1]. steps is 1 for every sample."""
 
@@ -105,7 +70,7 @@ def _sign_steps_until(model, x, labels, stop, *, alpha, steps, eps, ascend):
     return adv, used
 
 
-class IFGSM(_Attack):
+class IFGSM(Attack):
     """Basic iterative method (Kurakin et al. 2016), untargeted: sign steps of size alpha up the
     loss of the true label, projected onto the eps Linf ball and [0, 1], each sample stopping as
     soon as it is misclassified. eps=None: no ball (only `steps` bounds it). steps in the result:
@@ -122,7 +87,7 @@ class IFGSM(_Attack):
                                  steps=self.steps, eps=self.eps, ascend=True)
 
 
-class TargetedSign(_Attack):
+class TargetedSign(Attack):
     """I <- I - alpha * sign(grad_I CE(I, target)), clipped to [0, 1] (and to the eps Linf ball
     when eps is given), each sample stopping as soon as the target class is predicted.
     Always targeted: `target` is required on every call."""
@@ -138,7 +103,7 @@ class TargetedSign(_Attack):
                                  steps=self.steps, eps=self.eps, ascend=False)
 
 
-class PGD(_Attack):
+class PGD(Attack):
     """Projected gradient descent (Madry et al. 2017) in the Linf or L2 ball of radius eps.
 
     Linf step: alpha * sign(g); L2 step: alpha * g / ||g||_2 per sample; projection onto the ball
