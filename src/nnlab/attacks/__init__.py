@@ -14,5 +14,5 @@ from nnlab.attacks.generator import GeneratorAttack
 from nnlab.attacks.gradient import FGSM, IFGSM, PGD, TargetedSign
 from nnlab.attacks.targets import least_likely_targets, random_other_targets
 
-__all__ = ["Attack", "AttackResult", "margin", "margin_loss", "CarliniWagnerL2", "DeepFool", "FGSM", "GeneratorAttack", "IFGSM", "PGD",
-           "TargetedSign", "least_likely_targets", "random_other_targets"]
+__all__ = ["Attack", "AttackResult", "CarliniWagnerL2", "DeepFool", "FGSM", "GeneratorAttack", "IFGSM",
+           "PGD", "TargetedSign", "least_likely_targets", "margin", "margin_loss", "random_other_targets"]
