@@ -1,4 +1,5 @@
-"""Shared helpers: run the real `nnlab` command in a subprocess, read run folders."""
+"""Shared helpers: run `nnlab` (in-process, or as a real process where the process is the point),
+wait for a run's files, read run folders, and the fake datasets every test session shares."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,16 +18,41 @@ sys.path.insert(0, str(REPO / "scripts"))  # the seed experiments' modules, for 
 
 from experiments.common import has_fashion_mnist  # noqa: E402
 
+from inprocess import run_nnlab  # noqa: E402
+
 needs_fashion = pytest.mark.skipif(not has_fashion_mnist(), reason="needs real Fashion-MNIST "
                                    "(Debian package dataset-fashion-mnist or data/FashionMNIST/raw)")
 
 
-def nnlab(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
-    """Run `python -m nnlab ARGS` in `cwd`; returns the CompletedProcess (never raises on rc)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "nnlab", *args], cwd=cwd, env=full_env,
+# --- running nnlab -------------------------------------------------------------------------------
+
+
+def nnlab(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`nnlab ARGS` in `cwd`, in this process (see tests/inprocess.py); a CompletedProcess with
+    returncode, stdout and stderr as the real command gives them (never raises on rc)."""
+    return run_nnlab(list(args), Path(cwd), env)
+
+
+def process_env(env: dict | None = None) -> dict:
+    """The environment of a real `python -m nnlab`: unbuffered, one thread, Hydra's short errors."""
+    full = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    full.pop("HYDRA_FULL_ERROR", None)
+    return full
+
+
+def nnlab_process(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
+    """`python -m nnlab ARGS` as a real process, for tests about the process itself (exit status of
+    the executable, tracebacks as printed by the interpreter); returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "nnlab", *args], cwd=cwd, env=process_env(env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def nnlab_popen(*args: str, cwd: Path, env: dict | None = None, **popen) -> subprocess.Popen:
+    """Start `python -m nnlab ARGS` and return at once: for signals, kill -9 and parallel runs.
+    stdout is discarded and stderr piped (text) unless `popen` says otherwise."""
+    popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True, **popen}
+    return subprocess.Popen([sys.executable, "-m", "nnlab", *args], cwd=cwd, env=process_env(env),
+                            **popen)
 
 
 def train(tmp_path: Path, *overrides: str, run_dir: str = "run", check: bool = True):
@@ -34,6 +61,39 @@ def train(tmp_path: Path, *overrides: str, run_dir: str = "run", check: bool = T
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+# --- waiting for a running process ---------------------------------------------------------------
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+    """Return as soon as condition() holds. Fails after `timeout` s, or at once when `proc` has
+    ended first (it will not write the file then). Polls every 10 ms: no fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            stderr = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before {what}: "
+                                 f"{stderr[-2000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def line_count(path: Path) -> int:
+    try:
+        return len(path.read_bytes().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_lines(path: Path, lines: int, proc: subprocess.Popen | None = None,
+                   timeout: float = 120) -> None:
+    """Wait until the file at `path` holds at least `lines` lines (metrics.csv: header + rows)."""
+    wait_for(lambda: line_count(path) >= lines, f"{lines} lines in {path}", proc, timeout)
+
+
+# --- run folders ---------------------------------------------------------------------------------
 
 
 class Run:
@@ -60,6 +120,27 @@ def run_in(tmp_path):
         return Run(tmp_path / "run")
 
     return _run
+
+
+# --- fake datasets ------------------------------------------------------------------------------
+
+# Sizes of the shared fake datasets: enough for a validation split of 50 and a few batches.
+FAKE_IDX = {"n_train": 300, "n_test": 100}
+FAKE_CIFAR = {"per_batch": 60, "n_test": 50}
+
+
+@pytest.fixture(scope="session")
+def fake_data(tmp_path_factory) -> Path:
+    """A data root with small MNIST, Fashion-MNIST and CIFAR-10 files in torchvision's formats
+    (what `dataset.root` / $NNLAB_DATA point at), made once per test session. Read it, don't
+    change it: tests that damage or rewrite files make their own."""
+    from nnlab.data.formats import write_cifar_dataset, write_idx_dataset
+
+    root = tmp_path_factory.mktemp("fake_data")
+    write_idx_dataset(root / "MNIST" / "raw", **FAKE_IDX)
+    write_idx_dataset(root / "FashionMNIST" / "raw", **FAKE_IDX)
+    write_cifar_dataset(root / "cifar-10-batches-py", **FAKE_CIFAR)
+    return root
 
 
 # --- the attack tests' small trained models (tests/attack_models.py), trained once per module ----
