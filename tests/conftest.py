@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,10 +50,32 @@ def nnlab_process(*args: str, cwd: Path, env: dict | None = None, timeout: int =
 
 def nnlab_popen(*args: str, cwd: Path, env: dict | None = None, **popen) -> subprocess.Popen:
     """Start `python -m nnlab ARGS` and return at once: for signals, kill -9 and parallel runs.
-    stdout is discarded and stderr piped (text) unless `popen` says otherwise."""
+    stdout is discarded and stderr piped (text) unless `popen` says otherwise. Whatever is still
+    running when the test ends is killed (its process group, with start_new_session=True)."""
     popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True, **popen}
-    return subprocess.Popen([sys.executable, "-m", "nnlab", *args], cwd=cwd, env=process_env(env),
+    proc = subprocess.Popen([sys.executable, "-m", "nnlab", *args], cwd=cwd, env=process_env(env),
                             **popen)
+    _started.append((proc, bool(popen.get("start_new_session"))))
+    return proc
+
+
+_started: list[tuple[subprocess.Popen, bool]] = []
+
+
+@pytest.fixture(autouse=True)
+def _end_started_processes():
+    """A test that fails while waiting on a run of epochs=100000 must not leave it running."""
+    yield
+    while _started:
+        proc, own_group = _started.pop()
+        if proc.poll() is None:
+            if own_group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def train(tmp_path: Path, *overrides: str, run_dir: str = "run", check: bool = True):
@@ -63,12 +86,42 @@ def train(tmp_path: Path, *overrides: str, run_dir: str = "run", check: bool = T
     return proc
 
 
+def one_error_line(proc) -> str:
+    """The single `nnlab: error: ...` line a bad input must give (and no traceback)."""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nnlab: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def experiments_in_process(monkeypatch):
+    """The seed experiments' `python -m nnlab ...` commands (Context.nnlab in
+    scripts/experiments/common.py) run in this process instead of a fresh interpreter each: the
+    experiment's own code is unchanged, only the process boundary is replaced. The commands'
+    output is passed on to this test's stdout/stderr; any other command still starts a process."""
+    import types
+
+    import experiments.common as common
+
+    def run(cmd, **kwargs):
+        if list(cmd[:3]) != [sys.executable, "-m", "nnlab"] or set(kwargs) - {"env"}:
+            return subprocess.run(cmd, **kwargs)
+        proc = run_nnlab(list(cmd[3:]), Path.cwd(), kwargs.get("env"))
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        return proc
+
+    monkeypatch.setattr(common, "subprocess", types.SimpleNamespace(run=run))
+
+
 # --- waiting for a running process ---------------------------------------------------------------
 
 
-def wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
-    """Return as soon as condition() holds. Fails after `timeout` s, or at once when `proc` has
-    ended first (it will not write the file then). Polls every 10 ms: no fixed sleeps."""
+def wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+    """Return as soon as condition() holds. Fails after `timeout` s (generous: a loaded machine
+    takes a minute to start a process), or at once when `proc` has ended first (it will not write
+    the file then). Polls every 10 ms: no fixed sleeps."""
     deadline = time.monotonic() + timeout
     while not condition():
         if proc is not None and proc.poll() is not None:
@@ -88,7 +141,7 @@ def line_count(path: Path) -> int:
 
 
 def wait_for_lines(path: Path, lines: int, proc: subprocess.Popen | None = None,
-                   timeout: float = 120) -> None:
+                   timeout: float = 300) -> None:
     """Wait until the file at `path` holds at least `lines` lines (metrics.csv: header + rows)."""
     wait_for(lambda: line_count(path) >= lines, f"{lines} lines in {path}", proc, timeout)
 

@@ -221,3 +221,30 @@ def test_mlp_non_numeric_dropout_is_a_user_error(dropout):
         MLP((2,), 2, hidden=[4], dropout=dropout)
 
 
+# --- MLP: dropout and batchnorm per hidden layer (seeds/004's report MLP) ----------------------
+
+
+def test_mlp_takes_dropout_and_batchnorm_per_layer():
+    model = MLP((4,), 3, hidden=[8, 6, 5], activation="relu", dropout=[0.5, 0.0, 0.25],
+                batchnorm=[False, True, False])
+    kinds = [type(m) for m in model]
+    assert kinds == [nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.BatchNorm1d, nn.ReLU,
+                     nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert [m.p for m in model if isinstance(m, nn.Dropout)] == [0.5, 0.25]
+    assert [m.num_features for m in model if isinstance(m, nn.BatchNorm1d)] == [6]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"dropout": [0.1, 0.2]}, r"model\.dropout: a list needs one value per hidden layer \(3\)"),
+    ({"batchnorm": [True]}, r"model\.batchnorm: a list needs one value per hidden layer"),
+    ({"dropout": [0.1, 1.0, 0.0]}, r"model\.dropout: 1\.0 is out of range"),
+    ({"batchnorm": [True, "yes", False]}, r"model\.batchnorm: expected true or false"),
+])
+def test_mlp_per_layer_options_are_checked(kwargs, match):
+    with pytest.raises(UserError, match=match):
+        MLP((4,), 3, hidden=[8, 6, 5], **kwargs)
+
+
+def test_mlp_checks_a_single_dropout_even_without_hidden_layers():
+    with pytest.raises(UserError, match=r"model\.dropout: 1\.5 is out of range"):
+        MLP((4,), 3, hidden=[], dropout=1.5)
