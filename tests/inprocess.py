@@ -9,7 +9,9 @@ command to the next, and the test process would, is set for the call and put bac
   subprocess helper sets them; commands that start processes of their own pass them on);
 - sys.stdout and sys.stderr, redirected *before* the call: Hydra's job logging binds its console
   handler to whatever sys.stdout is when a job configures logging;
-- logging: Hydra replaces the root logger's handlers and opens a train.log per job;
+- logging: a fresh process's root logger has no handlers (so warnings of commands that configure
+  no logging reach stderr through logging's last resort, not pytest's capture), and Hydra
+  replaces the root logger's handlers and opens a train.log per job;
 - torch: one thread (OMP_NUM_THREADS=1 in a subprocess), determinism switches, the global RNGs;
 - the SIGINT/SIGTERM handlers a run installs;
 - warnings: a fresh interpreter's default filters, printed on stderr where a user sees them
@@ -83,6 +85,8 @@ def _fresh_process_state(cwd: Path, env: dict):
     os.environ.update({k: str(v) for k, v in env.items()})
     os.environ.pop("HYDRA_FULL_ERROR", None)  # Hydra's short error report, as users get it
     os.chdir(cwd)
+    logging.root.handlers = []  # as in a fresh interpreter: pytest's capture handlers come back after
+    logging.root.setLevel(logging.WARNING)
     torch.set_num_threads(1)
     GlobalHydra.instance().clear()
     try:
