@@ -25,6 +25,16 @@ needs_fashion = pytest.mark.skipif(not has_fashion_mnist(), reason="needs real F
                                    "(Debian package dataset-fashion-mnist or data/FashionMNIST/raw)")
 
 
+def pytest_configure(config):
+    """Share the cores out among pytest-xdist's workers (`make test`: 2 workers on 2 cores): torch's
+    default of one thread per core in every worker oversubscribes the CPU, and its OpenMP threads
+    then spin waiting for each other. A plain `pytest` run keeps every core."""
+    import torch
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 # --- running nnlab -------------------------------------------------------------------------------
 
 
