@@ -8,7 +8,7 @@ import os
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import nnlab, one_error_line
@@ -45,6 +45,7 @@ values = st.one_of(
           derandomize=not os.environ.get("NNLAB_PROPERTY_EXAMPLES"),
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(KEYS), values), max_size=4))
+@example(pairs=[("model", "[]")])  # found by this test's draws before it moved from test_robustness.py
 def test_random_overrides_build_or_fail_with_one_clear_line(pairs):
     """Whatever is typed, nnlab either builds the run or stops with a describable error: never an
     unexplained exception (the same checks and builders `nnlab train` runs before training)."""
