@@ -20,11 +20,15 @@ install: $(VENV)/.installed ## create .venv and install nnlab with its test tool
 run: install ## train the default experiment (spiral toy, MLP; a few seconds on CPU); ARGS=... adds overrides
 	$(VENV)/bin/nnlab train $(ARGS)
 
+# Two workers, one test file each at a time (--dist loadfile): a module's expensive fixtures (the
+# attack tests' trained LeNets, the report's sweep) are then built once, not once per worker.
+PYTEST_WORKERS := -n 2 --dist loadfile
+
 test: install ## run the test suite (slow tests excluded)
-	$(PY) -m pytest -q -m "not slow" -n 2
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_WORKERS)
 
 test-all: install ## run every test, slow ones included
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q $(PYTEST_WORKERS)
 
 lint: install ## ruff: lint and import order
 	$(VENV)/bin/ruff check src tests scripts

@@ -14,7 +14,8 @@ from nnlab.runs import load_checkpoint
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Two LeNets (different seeds) on small MNIST-format files, 90%+ on their test split."""
+    """Two LeNets (different seeds) on small MNIST-format files, 90%+ on their test split (more
+    images than the shared `fake_data`: the attacks' thresholds need models that learnt)."""
     root = tmp_path_factory.mktemp("attack")
     write_idx_dataset(root / "data" / "MNIST" / "raw", n_train=1500, n_test=300)
     for name, seed in (("victim", 0), ("other", 1)):

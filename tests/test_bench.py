@@ -12,19 +12,16 @@ import pytest
 import torch
 
 from conftest import REPO
-from nnlab.data.formats import write_idx_dataset
 
 SCRIPTS = REPO / "scripts"
 NUMBER = r"[0-9][0-9,]*(?:\.[0-9]+)?"
 
 
 @pytest.fixture
-def fashion_root(tmp_path):
-    """A small stand-in for Fashion-MNIST in torchvision's layout, so no test depends on (or
-    spends seconds importing) the real files."""
-    root = tmp_path / "data"
-    write_idx_dataset(root / "FashionMNIST" / "raw", n_train=300, n_test=100)
-    return root
+def fashion_root(fake_data):
+    """The session's small stand-in for Fashion-MNIST (300 training images) in torchvision's
+    layout, so no test depends on (or spends seconds importing) the real files."""
+    return fake_data
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Run, nnlab, train
+from conftest import Run, nnlab, nnlab_popen, nnlab_process, train
 
 
 def test_console_script_and_module_agree_on_usage(tmp_path):
+    """The two executables a user can type, as real processes."""
     exe = shutil.which("nnlab") or str(Path(os.sys.executable).parent / "nnlab")
     script = subprocess.run([exe], capture_output=True, text=True, cwd=tmp_path)
-    module = nnlab(cwd=tmp_path)
+    module = nnlab_process(cwd=tmp_path)
     assert script.returncode == module.returncode == 0
     assert "usage: nnlab {train" in script.stdout
     assert script.stdout == module.stdout
@@ -66,9 +67,7 @@ def test_runs_from_any_directory_with_default_output_folder(tmp_path):
 
 
 def test_two_runs_in_the_same_second_get_two_folders(tmp_path):
-    procs = [subprocess.Popen([os.sys.executable, "-m", "nnlab", "train", "epochs=1",
-                               "progress=false", "plots=false"], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs = [nnlab_popen("train", "epochs=1", "progress=false", "plots=false", cwd=tmp_path)
              for _ in range(2)]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     assert len(list((tmp_path / "outputs" / "train").glob("*/*"))) == 2

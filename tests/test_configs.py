@@ -1,9 +1,10 @@
-"""Every option of every config group composes and instantiates; every model trains a few steps."""
+"""Every option of every config group composes and instantiates; every model trains a few steps;
+the seed reports' presets build the reports' models."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +13,6 @@ from hydra.utils import instantiate
 
 from nnlab.data.batcher import TensorBatcher
 from nnlab.data.dataset import Dataset
-from nnlab.data.formats import write_cifar_dataset, write_idx_dataset
 from nnlab.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -29,19 +29,12 @@ IMAGE_MODELS = {"lenet", "cnn", "cifar_cnn"}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def fake_image_data(tmp_path_factory):
-    """Small files in torchvision's layouts under $NNLAB_DATA, so image configs instantiate offline."""
-    root = tmp_path_factory.mktemp("data")
-    write_idx_dataset(root / "MNIST" / "raw", n_train=300, n_test=50)
-    write_idx_dataset(root / "FashionMNIST" / "raw", n_train=300, n_test=50)
-    write_cifar_dataset(root / "cifar-10-batches-py", per_batch=60, n_test=50)
-    old = os.environ.get("NNLAB_DATA")
-    os.environ["NNLAB_DATA"] = str(root)
-    yield root
-    if old is None:
-        del os.environ["NNLAB_DATA"]
-    else:
-        os.environ["NNLAB_DATA"] = old
+def fake_image_data(fake_data):
+    """The session's small files in torchvision's layouts under $NNLAB_DATA, so image configs
+    instantiate offline."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NNLAB_DATA", str(fake_data))
+        yield fake_data
 
 
 def compose_train(*overrides: str):
@@ -140,3 +133,31 @@ def test_every_attack_option_composes_and_instantiates(option):
         attack.fit(model, x, y, targets=target.tolist(), progress=False)
     result = attack(model, x, y, target=target)
     assert isinstance(result, AttackResult) and result.adversarial.shape == x.shape
+
+
+# --- the seed reports' presets --------------------------------------------------------------------
+
+
+def image_shape_data(shape=(1, 28, 28)) -> SimpleNamespace:
+    """What `build_model` reads of an image dataset, without the images."""
+    return SimpleNamespace(input_shape=shape, num_classes=10, is_image=True, mean=(0.5,) * shape[0],
+                           std=(0.5,) * shape[0])
+
+
+def test_fashion_report_mlp_has_the_reports_parameter_count():
+    cfg = compose_train("experiment=fashion_report_mlp")
+    model = build_model(cfg.model, image_shape_data())
+    # the report's Keras summary: 244,491 trainable parameters (its 100 non-trainable ones are
+    # batchnorm's running statistics, buffers in PyTorch)
+    assert sum(p.numel() for p in model.parameters()) == 244_491
+    assert cfg.optimizer.nesterov is True and cfg.optimizer.momentum > 0
+    assert cfg.early_stopping.monitor == "val_acc" and cfg.early_stopping.patience == 10
+
+
+@pytest.mark.parametrize("preset", ["fashion_report_cnn", "cifar_ablation_softmax",
+                                    "cifar_ablation_hidden", "playground_report"])
+def test_report_presets_compose_to_a_model(preset):
+    cfg = compose_train(f"experiment={preset}")
+    shape = {"cifar10": (3, 32, 32), "fashion_mnist": (1, 28, 28)}.get(cfg.dataset.get("name"))
+    data = image_shape_data(shape) if shape else instantiate(cfg.dataset)  # else a playground toy
+    assert build_model(cfg.model, data)(torch.zeros(2, *data.input_shape)).shape[0] == 2

@@ -166,3 +166,16 @@ def test_deep_stack_init_scales_the_weights(init):
     w = linears(model)[1].weight  # the 200 x 200 hidden layer
     assert w.std().item() == pytest.approx(INIT_STD[init](200, 200), rel=0.05)
     assert abs(w.mean().item()) < 0.01
+
+
+# --- MLP: dropout and batchnorm per hidden layer (seeds/004's report MLP) ----------------------
+
+
+def test_mlp_takes_dropout_and_batchnorm_per_layer():
+    model = MLP((4,), 3, hidden=[8, 6, 5], activation="relu", dropout=[0.5, 0.0, 0.25],
+                batchnorm=[False, True, False])
+    kinds = [type(m) for m in model]
+    assert kinds == [nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.BatchNorm1d, nn.ReLU,
+                     nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert [m.p for m in model if isinstance(m, nn.Dropout)] == [0.5, 0.25]
+    assert [m.num_features for m in model if isinstance(m, nn.BatchNorm1d)] == [6]

@@ -1,14 +1,13 @@
-"""What a training run leaves behind, and the behaviours the issue asks to see."""
+"""What a training run leaves behind (also when it diverges, is interrupted or killed), its
+checkpoints read as data, and the behaviours the issue asks to see."""
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ from hydra.utils import instantiate
 from matplotlib.image import imread
 from omegaconf import OmegaConf
 
-from conftest import Run, nnlab, train
+from conftest import Run, nnlab, nnlab_popen, one_error_line, train, wait_for, wait_for_lines
 from nnlab.runs import load_checkpoint
 
 
@@ -193,15 +192,9 @@ def test_divergence_stops_with_status_and_keeps_artifacts(tmp_path):
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_is_marked_and_keeps_its_files(tmp_path, sig, code):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nnlab", "train", "hydra.run.dir=run", "progress=false",
-         "epochs=100000", "plots=false"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    metrics = tmp_path / "run" / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text()
-                                                                       .splitlines()) < 5):
-        time.sleep(0.1)
+    proc = nnlab_popen("train", "hydra.run.dir=run", "progress=false", "epochs=100000", "plots=false",
+                       cwd=tmp_path)
+    wait_for_lines(tmp_path / "run" / "metrics.csv", 5, proc)
     proc.send_signal(sig)
     assert proc.wait(timeout=60) == code, proc.stderr.read()
     run = Run(tmp_path / "run")
@@ -211,20 +204,95 @@ def test_interrupted_run_is_marked_and_keeps_its_files(tmp_path, sig, code):
     assert last["epoch"] == len(run.metrics)  # pending checkpoint flushed on the way out
 
 
+def test_kill_9_leaves_readable_files_and_the_run_resumes(tmp_path):
+    # checkpoints are written every 2 s at most: wait until one has landed, then kill
+    proc = nnlab_popen("train", "hydra.run.dir=run", "progress=false", "epochs=100000", "plots=false",
+                       "dataset.n_samples=4000", cwd=tmp_path)
+    wait_for_lines(tmp_path / "run" / "metrics.csv", 41, proc)
+    wait_for(lambda: (tmp_path / "run" / "checkpoints" / "last.pt").is_file(), "a checkpoint", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    run = Run(tmp_path / "run")
+    metrics = run.metrics  # parses: whole rows only
+    assert metrics.notna()[["train_loss", "test_acc"]].all().all()
+    assert metrics["epoch"].tolist() == list(range(1, len(metrics) + 1))
+    assert run.summary["status"] == "running"  # the truth: nobody marked it finished
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert 1 <= last["epoch"] <= len(metrics)
+    assert not list((tmp_path / "run").rglob("*.tmp"))
+    resumed = nnlab("train", "resume=run", f"epochs={last['epoch'] + 2}", "plots=false",
+                    cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    after = Run(tmp_path / "run")
+    assert after.summary["status"] == "completed"
+    assert after.metrics["epoch"].tolist() == list(range(1, last["epoch"] + 3))
+
+
+def test_playground_nan_case_is_reported_as_diverged(tmp_path):
+    """The playground goes NaN at learning rate 0.3 with L2 rate 10."""
+    proc = train(tmp_path, "optimizer=sgd", "optimizer.lr=0.3", "optimizer.weight_decay=10",
+                 "epochs=50", check=False)
+    assert proc.returncode == 3
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "diverged" in line and "epoch" in line and "step" in line
+    run = Run(tmp_path / "run")
+    assert run.summary["status"] == "diverged"
+    assert (tmp_path / "run" / "plots" / "learning_curves.png").exists() or len(run.metrics) == 0
+
+
+# --- checkpoints are data ------------------------------------------------------------------------
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_planted_pickle_checkpoint_is_refused_without_running_code(tmp_path, monkeypatch):
+    train(tmp_path, "epochs=2", "plots=false")
+    with open(tmp_path / "run" / "checkpoints" / "last.pt", "wb") as f:
+        pickle.dump({"epoch": 1, "model": _Exploit()}, f)
+    torch.save({"x": _Exploit()}, tmp_path / "planted.pt")  # a torch-format file too
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(tmp_path / "planted.pt")
+    proc = nnlab("train", "resume=run", "epochs=3", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "refused to load" in one_error_line(proc)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_checkpoint_of_another_model_is_one_line(tmp_path):
+    train(tmp_path, "epochs=2", "plots=false", run_dir="a")
+    train(tmp_path, "epochs=2", "plots=false", "model.hidden=[8]", run_dir="b")
+    (tmp_path / "a" / "checkpoints" / "last.pt").write_bytes(
+        (tmp_path / "b" / "checkpoints" / "last.pt").read_bytes())
+    proc = nnlab("train", "resume=a", "epochs=3", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "does not match this run's model" in one_error_line(proc)
+
+
+def test_truncated_checkpoint_is_one_line_and_metrics_survive(tmp_path):
+    train(tmp_path, "epochs=2", "plots=false")
+    before = (tmp_path / "run" / "metrics.csv").read_bytes()
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:200])
+    proc = nnlab("train", "resume=run", "epochs=3", cwd=tmp_path)
+    assert proc.returncode == 2 and "not a readable nnlab checkpoint" in one_error_line(proc)
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == before
+
+
 # --- run folders written before the layout move ------------------------------------------------
 
 BEFORE_MOVE = Path(__file__).parent / "fixtures" / "run_before_layout_move"
 
 
 @pytest.fixture
-def old_run(tmp_path):
-    """A copy of the committed run folder made by the code before the layout move, and the
-    fake MNIST files it was trained on, under $NNLAB_DATA (its config keeps that interpolation)."""
-    from nnlab.data.formats import write_idx_dataset
-
-    write_idx_dataset(tmp_path / "data" / "MNIST" / "raw", n_train=300, n_test=100)
+def old_run(tmp_path, fake_data):
+    """A copy of the committed run folder made by the code before the layout move, and fake
+    MNIST files of the size it was trained on (300 + 100 images) under $NNLAB_DATA (its config
+    keeps that interpolation)."""
     shutil.copytree(BEFORE_MOVE, tmp_path / "old_run")
-    return tmp_path / "old_run", {"NNLAB_DATA": str(tmp_path / "data")}
+    return tmp_path / "old_run", {"NNLAB_DATA": str(fake_data)}
 
 
 def test_old_run_config_maps_moved_targets(old_run):

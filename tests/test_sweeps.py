@@ -1,5 +1,5 @@
-"""Sweeps on a GPU box and a cluster: launchers, automatic reports, skip_completed, Optuna,
-TensorBoard, and spreading jobs over GPUs."""
+"""Sweeps on a GPU box and a cluster: launchers, automatic reports, jobs that fail or diverge,
+skip_completed, Optuna, TensorBoard, and spreading jobs over GPUs."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
 import torch
 
-from conftest import Run, nnlab
+from conftest import Run, nnlab, nnlab_popen, wait_for_lines
 
 
 def sweep(tmp_path, *args: str, folder: str = "sweep"):
@@ -61,17 +59,11 @@ def test_joblib_loky_backend_still_available(tmp_path):
 def test_ctrl_c_stops_a_forked_sweep_and_keeps_finished_epochs(tmp_path):
     """Ctrl-C reaches the whole process group: workers finish their step and write their files,
     the launcher stops instead of waiting for jobs that will never report."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nnlab", "train", "-m", "hydra/launcher=joblib",
-         "hydra.launcher.n_jobs=2", "seed=1,2,3,4", "epochs=100000", "progress=false",
-         "plots=false", "hydra.sweep.dir=sweep"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not all(
-            (tmp_path / "sweep" / j / "metrics.csv").is_file() for j in "01"):
-        time.sleep(0.05)
-    time.sleep(1)
+    proc = nnlab_popen("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "seed=1,2,3,4", "epochs=100000", "progress=false", "plots=false",
+                       "hydra.sweep.dir=sweep", cwd=tmp_path, start_new_session=True)
+    for job in "01":  # both workers are training: a few epochs written
+        wait_for_lines(tmp_path / "sweep" / job / "metrics.csv", 3, proc)
     os.killpg(proc.pid, signal.SIGINT)
     try:
         _, stderr = proc.communicate(timeout=60)
@@ -84,6 +76,27 @@ def test_ctrl_c_stops_a_forked_sweep_and_keeps_finished_epochs(tmp_path):
         assert run.summary["status"] == "interrupted", stderr[-2000:]
         assert len(run.metrics) >= 1 and run.metrics["epoch"].tolist() == list(
             range(1, len(run.metrics) + 1))
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["sequential", "joblib"])
+def test_sweep_goes_on_past_a_diverged_and_a_failed_job(tmp_path, launcher):
+    proc = nnlab("train", "-m", "optimizer=sgd", "optimizer.lr=0.1,1e30,-1,0.05", "epochs=2",
+                 "progress=false", "plots=false", "hydra.sweep.dir=sweep", *launcher, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "nnlab: error: 2 of 4 jobs in sweep did not complete: 1 (diverged), 2 (failed); "
+        "see their summary.json and train.log")
+    status = {j: Run(tmp_path / "sweep" / j).summary["status"] for j in "0123"}
+    assert status == {"0": "completed", "1": "diverged", "2": "failed", "3": "completed"}
+    assert "optimizer.lr=-1" in Run(tmp_path / "sweep" / "2").summary["error"]
+    assert len(Run(tmp_path / "sweep" / "3").metrics) == 2
+
+
+def test_sweep_with_every_job_fine_exits_zero(tmp_path):
+    proc = nnlab("train", "-m", "seed=1,2", "epochs=1", "plots=false", "hydra.sweep.dir=s",
+                 cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_submitit_local_launcher_completes_and_is_reported(tmp_path):

@@ -1,23 +1,20 @@
 """The adversarial seed reproduction (scripts/experiments/adversarial.py, make
-reproduce-adversarial): its table building on made-up attack.json contents, the CIFAR-10 stand-in,
-and the whole experiment at tiny settings (real `nnlab train` and `nnlab attack` commands, about a
+reproduce-adversarial): its table building on made-up attack.json contents, its settings, and the
+whole experiment at tiny settings (real `nnlab train` and `nnlab attack` commands, about a
 minute on 2 CPU cores, so marked slow)."""
 
 from __future__ import annotations
 
-import importlib
 import math
-from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from experiments import adversarial, cifar_data
+from experiments import adversarial
 from experiments.common import Context, ReproduceError
 
 from conftest import needs_fashion
-from nnlab.data.vision import make_vision
 
 NAMES = [f"class{i}" for i in range(10)]
 
@@ -137,32 +134,12 @@ def test_full_settings_attack_everything_and_train_longer():
     assert "attack.train_n=2000" in small.generator
 
 
-def test_the_experiment_is_listed():
-    reproduce = importlib.import_module("reproduce")
-    found = reproduce.available()
-    assert found["adversarial"] is adversarial
-    assert adversarial.SEED.startswith("seeds/000") and adversarial.DESCRIPTION
-
-
-def test_generated_cifar_is_said_loudly_and_loads(tmp_path, monkeypatch):
-    monkeypatch.setenv("NNLAB_DATA", str(tmp_path / "empty"))
-    monkeypatch.delenv("NNLAB_ONLINE", raising=False)
-    ctx = Context(out=tmp_path / "out")
-    with ExitStack() as stack:
-        overrides, label = cifar_data.cifar_or_generated(ctx, stack, train_size=100, test_size=20)
-        root = overrides[0].split("=", 1)[1]
-        data = make_vision("cifar10", root=root, download=False, val_size=10)
-        assert (len(data.train) + len(data.val), len(data.test)) == (100, 20)
-    assert not Path(root).exists()                     # removed with the stack
-    assert "GENERATED, NOT CIFAR-10" in "\n".join(ctx.lines) and "generated" in label
-
-
 # --- the whole experiment at tiny settings --------------------------------------------------------
 
 
 @pytest.mark.slow
 @needs_fashion
-def test_adversarial_experiment_end_to_end(tmp_path, monkeypatch):
+def test_adversarial_experiment_end_to_end(tmp_path, monkeypatch, experiments_in_process):
     monkeypatch.setenv("NNLAB_DATA", str(tmp_path / "data"))  # not the real per-user data folder
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ctx = Context(out=tmp_path, title="adversarial", seed=adversarial.SEED)
