@@ -192,6 +192,26 @@ FAKE_IDX = {"n_train": 300, "n_test": 100}
 FAKE_CIFAR = {"per_batch": 60, "n_test": 50}
 
 
+@pytest.fixture(autouse=True)
+def _logging_put_back():
+    """Whatever a test does to logging (a command run in-process by a helper of its own configures
+    Hydra's job logging: a train.log file handler in a run folder that may be deleted next), the
+    next test starts with the loggers as they were."""
+    import logging
+
+    def loggers():
+        return [logging.getLogger(), *(lg for lg in list(logging.Logger.manager.loggerDict.values())
+                                       if isinstance(lg, logging.Logger))]
+
+    before = {id(h) for lg in loggers() for h in lg.handlers}
+    yield
+    for lg in loggers():  # only the plain handlers Hydra makes: pytest's own capture is left alone
+        for handler in [h for h in lg.handlers if id(h) not in before
+                        and type(h) in (logging.StreamHandler, logging.FileHandler)]:
+            lg.removeHandler(handler)
+            handler.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_real_data_folder(tmp_path_factory):
     """Image datasets default to $NNLAB_DATA, else the per-user ~/.cache/nnlab/data: no test may
