@@ -179,3 +179,28 @@ def test_adversarial_training_leaves_more_standing_under_pgd(trained):
         report = json.loads((trained / f"pgd_{run}" / "attack.json").read_text())
         scores[run] = report["results"][0]["adv_acc"]
     assert scores["robust"] > scores["victim"] + 0.3, scores
+
+
+def test_gallery_says_what_the_model_now_predicts_and_keeps_its_title(tmp_path, monkeypatch):
+    """Each adversarial panel names the new prediction and whether the attack succeeded (failures
+    in red); the figure's own title stays the one given (the attack and its figures)."""
+    import torch
+
+    from nnlab.attacks import figures
+
+    drawn = []
+    monkeypatch.setattr(figures.plt, "close", drawn.append)
+    x = torch.rand(3, 1, 8, 8)
+    y, pred = torch.tensor([1, 2, 3]), torch.tensor([1, 0, 3])
+    figures.gallery(x, x, y, pred, torch.arange(3), None, None, tmp_path / "g.png", title="FGSM, eps=0.1")
+    (fig,) = drawn
+    assert fig._suptitle.get_text() == "FGSM, eps=0.1"
+    panels = [fig.axes[3 * row + 2].title for row in range(3)]
+    assert [p.get_text() for p in panels] == ["now predicted: 1 (not fooled)", "now predicted: 0 (fooled)",
+                                              "now predicted: 3 (not fooled)"]
+    assert panels[0].get_color() == "tab:red" and panels[1].get_color() == "black"
+    drawn.clear()
+    targets = torch.tensor([4, 0, 5])
+    figures.gallery(x, x, y, pred, torch.arange(3), targets, None, tmp_path / "t.png", title="targeted")
+    assert [drawn[0].axes[3 * row + 2].title.get_text() for row in range(3)] == [
+        "target 4: predicted 1 (missed)", "target 0: predicted 0 (reached)", "target 5: predicted 3 (missed)"]

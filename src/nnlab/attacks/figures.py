@@ -32,17 +32,18 @@ def gallery(x, adv, y, adv_pred, indices, targets, class_names, path: Path, titl
     n = len(x)
     if n == 0:
         return
-    names = class_names or [str(i) for i in range(int(max(y.max(), adv_pred.max())) + 1)]
+    labels = [y, adv_pred] + ([targets] if targets is not None else [])
+    names = class_names or [str(i) for i in range(max(int(t.max()) for t in labels) + 1)]
     fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n), squeeze=False, constrained_layout=True)
     for row in range(n):
-        title, succeeded = adversarial_title(names, int(y[row]), int(adv_pred[row]),
+        panel, succeeded = adversarial_title(names, int(y[row]), int(adv_pred[row]),
                                              int(targets[row]) if targets is not None else None)
         _show(axes[row, 0], x[row])
         axes[row, 0].set_title(f"#{int(indices[row])} true: {names[int(y[row])]}", fontsize=8)
         _show(axes[row, 1], adv[row] - x[row], symmetric=True)
         axes[row, 1].set_title("perturbation (rescaled)", fontsize=8)
         _show(axes[row, 2], adv[row])
-        axes[row, 2].set_title(title, fontsize=8, color="black" if succeeded else "tab:red")
+        axes[row, 2].set_title(panel, fontsize=8, color="black" if succeeded else "tab:red")
     if title:
         fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100)
