@@ -7,17 +7,8 @@ import json
 import shutil
 
 import pytest
-import torch
 
-from train_helpers import fake_mnist, interrupt_after, metrics, nnlab_train
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+from train_helpers import fake_mnist, in_tmp_folder, interrupt_after, metrics, nnlab_train  # noqa: F401 - in_tmp_folder is autouse
 
 
 def _stopped_and_resumed(monkeypatch, after: int, *args: str) -> None:

@@ -9,21 +9,12 @@ import signal
 from pathlib import Path
 
 import pytest
-import torch
 
 import nnlab
 from nnlab.probes.boundary import BoundarySnapshots
-from train_helpers import fake_mnist, interrupt_after, nnlab_train
+from train_helpers import fake_mnist, in_tmp_folder, interrupt_after, nnlab_train  # noqa: F401 - in_tmp_folder is autouse
 
 SRC = Path(nnlab.__file__).parent
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- signal handlers ---------------------------------------------------------------------------

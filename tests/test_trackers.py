@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import torch
 
-from train_helpers import interrupt_after, nnlab_train
+from train_helpers import in_tmp_folder, interrupt_after, nnlab_train  # noqa: F401 - in_tmp_folder is autouse
 
 pytest.importorskip("tensorboard")
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def _logged_epochs(run_dir, tag: str = "loss/train") -> list[int]:

@@ -7,10 +7,22 @@ import signal
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import torch
 
 from nnlab import cli
 from nnlab.data.formats import write_idx_dataset
 from nnlab.runs import RunFolder
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_folder(tmp_path, monkeypatch):
+    """Each test runs in its own folder, and gets torch's thread count back (runs set it to 1);
+    autouse in every module that imports it."""
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def nnlab_train(*args: str) -> int:
