@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from nnlab.errors import UserError
 from nnlab.schema import validate
 from nnlab.schema.commands import COMMANDS
-from nnlab.schema.keys import closest_key
+from nnlab.schema.keys import closest_key, options_by_target
 from nnlab.schema.options import ATTACKS, GROUPS
 from nnlab.schema.types import (
     Bool,
@@ -467,3 +467,12 @@ def test_an_experiment_of_the_users_own_search_path_counts_as_an_option(tmp_path
     code, lines = run_cli(tmp_path_factory.mktemp("cwd"), monkeypatch, capsys, "train",
                           f"hydra.searchpath=[file://{mine}]", "experiment=mine")
     assert code == 2 and lines == ["nnlab: error: epochs=0 is out of range; it must be >= 1"]
+
+
+@pytest.mark.parametrize("group", ["model", "dataset", "optimizer", "scheduler", "attack"])
+def test_every_option_is_known_by_the_target_it_builds(group):
+    """Hints such as `model.hidden ... model=cifar_cnn, cnn, linear, mlp take it` come from this
+    map; option files that extend a base (configs/_toy_dataset.yaml) must be in it too."""
+    options = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+    mapped = sorted(o for opts in options_by_target(group).values() for o in opts)
+    assert mapped == [o for o in options if not (group == "scheduler" and o == "none")]

@@ -154,11 +154,30 @@ def options_by_target(group: str) -> dict[str, list[str]]:
     """_target_ -> the options of `group` that instantiate it (model: MLP -> [linear, mlp])."""
     found: dict[str, list[str]] = {}
     for option in _shipped_options(group):
-        text = (resources.files("nnlab.configs") / group / f"{option}.yaml").read_text()
-        target = _first_target(yaml.safe_load(text) or {}, group)
+        target = _first_target(_with_bases(f"{group}/{option}"), group)
         if target:
             found.setdefault(target, []).append(option)
     return found
+
+
+def _with_bases(name: str) -> dict:
+    """A shipped config file's contents, over those of the base files its defaults list names by
+    absolute path (configs/dataset/circle.yaml extends /_toy_dataset, which sets the _target_)."""
+    node = yaml.safe_load((resources.files("nnlab.configs") / f"{name}.yaml").read_text()) or {}
+    merged: dict = {}
+    for entry in node.get("defaults", []):
+        if isinstance(entry, str) and entry.startswith("/"):
+            merged = _merged(merged, _with_bases(entry[1:].split("@")[0]))
+    return _merged(merged, node)
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """`over` on top of `base`, nested mappings merged key by key (as Hydra merges configs)."""
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
 
 
 def _first_target(node, group: str, depth: int = 0) -> str | None:
