@@ -35,6 +35,18 @@ def pytest_configure(config):
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module's tests (tiny models, where more threads only contend);
+    the count before comes back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --- running nnlab -------------------------------------------------------------------------------
 
 
