@@ -112,3 +112,12 @@ def test_resume_refuses_dataset_root_for_generated_data(tmp_path, capsys):
     assert nnlab_train("hydra.run.dir=run", "epochs=1", "plots=false") == 0
     assert nnlab_train("resume=run", "epochs=2", "dataset.root=somewhere") == 2
     assert "is generated, not read from files" in capsys.readouterr().err
+
+
+def test_resume_clears_what_a_killed_write_left(tmp_path):
+    """kill -9 during a checkpoint's write leaves its temporary beside the whole older file."""
+    assert nnlab_train("hydra.run.dir=run", "epochs=2", "plots=false") == 0
+    left = tmp_path / "run" / "checkpoints" / ".best.pt.k9x2a1.tmp"
+    left.write_bytes(b"half a checkpoint")
+    assert nnlab_train("resume=run", "epochs=3") == 0
+    assert not left.exists()

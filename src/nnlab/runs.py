@@ -118,6 +118,12 @@ class RunFolder:
     def read_summary(self) -> dict | None:
         return read_summary(self.path)
 
+    def discard_temporaries(self) -> None:
+        """Remove what atomic_write left of a write that a kill -9 cut short (.NAME.XXXX.tmp
+        beside the file it was to replace): the previous version of that file is still whole."""
+        for tmp in self.path.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
     def read_metrics_rows(self) -> list[dict]:
         if not self.metrics_path.exists():
             return []

@@ -98,7 +98,8 @@ def load_last_state(folder: RunFolder) -> dict:
 
 def cut_metrics_back(folder: RunFolder, epoch: int) -> None:
     """metrics.csv without the rows written after the last checkpoint (the resumed run recomputes
-    them)."""
+    them), and no half-written file of a run killed mid-write."""
+    folder.discard_temporaries()
     folder.rewrite_metrics([r for r in folder.read_metrics_rows() if int(r["epoch"]) <= epoch])
 
 
