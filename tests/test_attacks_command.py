@@ -120,7 +120,7 @@ def test_classes_and_per_class_select_samples(trained):
     (["classes=[12]"], "classes"),
     (["per_class=0"], "per_class"),
     (["attack=generator", "attack.eps=null"], "unbounded"),
-    (["attack=generator"], "needs target"),
+    (["attack=generator"], "attack=generator needs target=random, least_likely, all or a class index"),
     (["attack.eps=1.5"], "attack.eps"),
     (["attack=nope"], "attack=nope"),
     (["target=banana", "attack=targeted_sign"], "target"),
@@ -181,26 +181,88 @@ def test_adversarial_training_leaves_more_standing_under_pgd(trained):
     assert scores["robust"] > scores["victim"] + 0.3, scores
 
 
-def test_gallery_says_what_the_model_now_predicts_and_keeps_its_title(tmp_path, monkeypatch):
-    """Each adversarial panel names the new prediction and whether the attack succeeded (failures
-    in red); the figure's own title stays the one given (the attack and its figures)."""
-    import torch
 
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures `nnlab attack` draws in this process, kept (pyplot's close records them)."""
     from nnlab.attacks import figures
 
-    drawn = []
-    monkeypatch.setattr(figures.plt, "close", drawn.append)
-    x = torch.rand(3, 1, 8, 8)
-    y, pred = torch.tensor([1, 2, 3]), torch.tensor([1, 0, 3])
-    figures.gallery(x, x, y, pred, torch.arange(3), None, None, tmp_path / "g.png", title="FGSM, eps=0.1")
+    kept, close = [], figures.plt.close
+    monkeypatch.setattr(figures.plt, "close", kept.append)
+    yield kept
+    for fig in kept:
+        close(fig)
+
+
+def test_target_alone_makes_the_attack_targeted(trained, drawn):
+    """`target=` is all it takes: pgd becomes targeted PGD (attack.json records targeted: true),
+    and its gallery speaks of targets and of the target success rate."""
+    proc = attack(trained, "attack=pgd", "target=random", "attack.eps=0.3", "attack.steps=5",
+                  "attack.alpha=0.1", "n=30", "gallery=4", out="pgd_targeted")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((trained / "pgd_targeted" / "attack.json").read_text())
+    assert report["attack"]["targeted"] is True and report["target"] == "random"
+    saved = load_checkpoint(trained / "pgd_targeted" / "adversarial.pt")
+    assert (saved["targets"] != saved["labels"]).all()
+    (result,) = report["results"]
     (fig,) = drawn
-    assert fig._suptitle.get_text() == "FGSM, eps=0.1"
-    panels = [fig.axes[3 * row + 2].title for row in range(3)]
-    assert [p.get_text() for p in panels] == ["now predicted: 1 (not fooled)", "now predicted: 0 (fooled)",
-                                              "now predicted: 3 (not fooled)"]
-    assert panels[0].get_color() == "tab:red" and panels[1].get_color() == "black"
-    drawn.clear()
-    targets = torch.tensor([4, 0, 5])
-    figures.gallery(x, x, y, pred, torch.arange(3), targets, None, tmp_path / "t.png", title="targeted")
-    assert [drawn[0].axes[3 * row + 2].title.get_text() for row in range(3)] == [
-        "target 4: predicted 1 (missed)", "target 0: predicted 0 (reached)", "target 5: predicted 3 (missed)"]
+    title = fig._suptitle.get_text()
+    assert "attack=pgd target=random eps=0.3 alpha=0.1 steps=5 norm=linf" in title
+    assert f"target reached for {result['success_rate']:.1%}" in title
+    assert [fig.axes[8 + col].title.get_text().startswith("target: ") for col in range(4)] == [True] * 4
+
+
+def test_gallery_title_names_the_attack_the_run_and_the_outcome(trained, drawn):
+    """The figure says which attack, with which settings, on which run (its dataset, model and
+    the settings it was trained with), on how many images, and what it did."""
+    proc = attack(trained, "attack=fgsm", "attack.eps=0.2", "n=50", "gallery=5", out="titled")
+    assert proc.returncode == 0, proc.stderr
+    (result,) = json.loads((trained / "titled" / "attack.json").read_text())["results"]
+    (fig,) = drawn
+    lines = fig._suptitle.get_text().splitlines()
+    assert lines[0] == "attack=fgsm eps=0.2"
+    assert lines[1] == "on mnist / LeNet: victim"
+    assert "model=lenet epochs=3 dataset.val_size=100 optimizer.lr=0.003 seed=0" in lines[2]
+    assert "plots=false" not in lines[2] and "dataset.root" not in lines[2]  # not what it computed
+    assert lines[-1] == (f"50 test images: accuracy {result['clean_acc']:.3f} -> "
+                         f"{result['adv_acc']:.3f} under attack")
+    assert fig.get_size_inches()[0] > fig.get_size_inches()[1]  # 5 samples across, 3 rows
+
+
+def test_robustness_figure_names_model_attack_and_norm(trained, drawn):
+    proc = attack(trained, "attack=pgd", "attack.norm=l2", "attack.eps=[0,1.0]", "attack.steps=3",
+                  "attack.alpha=0.5", "n=20", "gallery=3", out="curve_l2")
+    assert proc.returncode == 0, proc.stderr
+    curve, grid = drawn  # robustness.png, then the gallery: a row per eps
+    ax = curve.axes[0]
+    assert ax.get_title().startswith("attack=pgd alpha=0.5 steps=3 norm=l2")
+    assert "on mnist / LeNet: victim" in ax.get_title()
+    assert ax.get_xlabel() == "eps (L2 bound)"
+    assert ax.get_legend().get_texts()[0].get_text().startswith("clean accuracy")
+    assert [grid.axes[row * 3].get_ylabel().splitlines()[1] for row in (2, 3)] == ["eps=0.0", "eps=1.0"]
+
+
+@pytest.mark.parametrize("args,line", [
+    (["attack=targeted_sign"],
+     "attack=targeted_sign needs target=random, least_likely, all or a class index: the class each "
+     "sample is sent to"),
+    (["attack=pgd", "attack.targeted=true"],
+     "attack=pgd needs target=random, least_likely, all or a class index: the class each sample is "
+     "sent to (or attack.targeted=false for an untargeted attack)"),
+    (["attack=ifgsm", "target=random"],
+     "target=random: attack=ifgsm has no targeted form; choose one that has (attack=cw, fgsm, "
+     "generator, pgd, targeted_sign) or leave target out"),
+    (["attack=pgd", "target=3", "attack.targeted=false"],
+     "target=3 asks for a targeted attack, but attack.targeted=false was typed too; drop one of them"),
+])
+def test_targets_are_asked_for_in_command_line_words_before_any_data_loads(tmp_path, monkeypatch, args,
+                                                                           line):
+    from nnlab.attacks import command
+
+    def no_loading(*_, **__):
+        raise AssertionError("the run and its data were loaded before the target was checked")
+
+    monkeypatch.setattr(command, "load_trained", no_loading)
+    proc = nnlab("attack", "run=victim", *args, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr == f"nnlab: error: {line}\n"
+    assert not (tmp_path / "outputs").exists()

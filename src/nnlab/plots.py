@@ -11,9 +11,11 @@ import torch
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from nnlab.data.dataset import Dataset, Plane
 from nnlab.models.modes import evaluating
+from nnlab.runs import run_name, run_settings
 
 matplotlib.use("Agg")  # before anyone imports pyplot: no display needed
 
@@ -59,6 +61,39 @@ def new_figure(rows: int = 1, cols: int = 1, **kwargs):
     fig = Figure(figsize=kwargs.pop("figsize", None), layout="constrained")
     return fig, fig.subplots(rows, cols, **kwargs)
 
+
+def run_title(run_dir, subject: str = "", fallback: str = "", width: int = 90) -> str:
+    """A figure title that says which run it is: 'fashion_mnist / LeNet: <subject>' over the run's
+    distinguishing settings as typed (a sweep's job: its swept values), wrapped at `width`
+    characters. `fallback` names the run where its folder has no Hydra record."""
+    name = (run_name(run_dir) if run_dir is not None else None) or fallback
+    head = f"{name}: {subject}" if name and subject else name or subject
+    settings = run_settings(run_dir) if run_dir is not None else []
+    return "\n".join([head, *wrap(settings, width)] if head else wrap(settings, width))
+
+
+def wrap(words: list[str], width: int) -> list[str]:
+    """Words joined by spaces into lines of at most `width` characters (a longer word alone)."""
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+# Up to this many epochs a curve marks every epoch: one epoch is then a point, not an empty plot.
+FEW_EPOCHS = 12
+
+
+def epoch_axis(ax, epochs: int) -> None:
+    """Whole-number epoch ticks (never 1.25), and room around a single epoch."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if epochs == 1:
+        ax.set_xlim(0.5, 1.5)
+
+
 # TensorFlow Playground's palette: orange for class 0 (negative), blue for class 1 (positive).
 ORANGE, BLUE = "#f59322", "#0877bd"
 PLAYGROUND_CMAP = LinearSegmentedColormap.from_list("playground", [ORANGE, "#e8eaeb", BLUE])
@@ -80,7 +115,8 @@ def learning_curves(rows: list[dict], path: Path, title: str = "") -> None:
         for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
             epochs, values = column(f"{split}_{metric}")
             if any(not math.isnan(v) for v in values):  # NaN: a diverged run's last rows
-                ax.plot(epochs, values, style, label=split)
+                ax.plot(epochs, values, style, label=split,
+                        marker="o" if len(rows) <= FEW_EPOCHS else None, markersize=4)
                 if metric == "loss":
                     losses += [v for v in values if not math.isnan(v)]
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
@@ -88,6 +124,7 @@ def learning_curves(rows: list[dict], path: Path, title: str = "") -> None:
         ax_loss.set_yscale("log")  # losses spanning decades read better on a log axis
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
     for ax in (ax_loss, ax_acc):
+        epoch_axis(ax, len(rows))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
@@ -137,7 +174,8 @@ def decision_boundary(model, data: Dataset, path: Path, device, title: str = "",
                       resolution: int = 150) -> None:
     fig, ax = new_figure(figsize=(5.5, 5.5))
     draw_boundary(ax, class1_probability(model, data.plane, resolution, device), data)
-    ax.set(xlabel="x1", ylabel="x2", title=title)
+    ax.set(xlabel="x1", ylabel="x2")
+    ax.set_title(title, fontsize=8)
     # Proxy markers: the edge colour, not the fill, tells train from test.
     handles = [Line2D([], [], marker="o", ls="", mfc="#bbbbbb", mec=edge, label=name)
                for name, edge in (("train", "white"), ("test", "black"))]
@@ -145,8 +183,9 @@ def decision_boundary(model, data: Dataset, path: Path, device, title: str = "",
     save(fig, path, dpi=120)
 
 
-def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Dataset, path: Path) -> None:
-    """One panel per (epoch, P(class 1) grid, train accuracy) snapshot."""
+def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Dataset, path: Path,
+                  title: str = "") -> None:
+    """One panel per (epoch, P(class 1) grid, train accuracy) snapshot, under `title`."""
     n = len(snapshots)
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -158,4 +197,6 @@ def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Datase
         ax.set_yticks([])
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
     save(fig, path, dpi=110)

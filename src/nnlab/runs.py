@@ -226,6 +226,81 @@ def record_failed_job(path: Path, ex: BaseException, user_error: Exception | Non
         folder.write_summary(summary)
 
 
+# --- what tells a run from others, for figure titles ----------------------------------------------
+
+# Keys that say where or how a run ran, not what it computed: left out of the settings a title shows.
+# (Probes watch a run without changing it: tested in test_grad_flow.py.)
+NOT_SETTINGS = ("hydra.", "hydra/", "progress", "cpu_threads", "device", "plots", "checkpoint",
+                "resume", "skip_completed", "objective", "logger", "probe", "dataset.root",
+                "dataset.download", "dataset.source")
+
+
+def run_name(path: Path) -> str | None:
+    """'fashion_mnist / LeNet': the run's dataset and model class (.hydra/config.yaml), or None."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(config_path(path).read_text()) or {}
+        dataset, model = cfg["dataset"]["name"], cfg["model"]["_target_"].rsplit(".", 1)[-1]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+    return f"{dataset} / {model}"
+
+
+def run_settings(path: Path) -> list[str]:
+    """The settings that tell this run from others, as typed (`optimizer.lr=0.01`): for a job of a
+    sweep, the swept keys with this job's values; else every override typed (.hydra/overrides.yaml)
+    that changes what the run computes (not `device`, `progress`, `hydra.*` ...). [] when the folder
+    has no such record. Resumed runs keep the overrides of their first start."""
+    import yaml
+
+    try:
+        typed = yaml.safe_load((Path(path) / ".hydra" / "overrides.yaml").read_text()) or []
+    except (OSError, yaml.YAMLError):
+        return []
+    swept = _swept_keys(Path(path).parent / "multirun.yaml")
+    shown = []
+    for text in map(str, typed):
+        key, _, value = text.partition("=")
+        key = key.lstrip("+~")
+        if key.startswith(NOT_SETTINGS) or (swept is not None and key not in swept):
+            continue
+        shown.append(f"{key}={_short_number(value)}")
+    return shown
+
+
+def _swept_keys(multirun: Path) -> set[str] | None:
+    """The keys a sweep varies (comma lists, ranges, the sweeper's own params), from its
+    multirun.yaml; None when there is no sweep there."""
+    import yaml
+
+    try:
+        hydra_cfg = (yaml.safe_load(multirun.read_text()) or {})["hydra"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys = {str(k) for k in ((hydra_cfg.get("sweeper") or {}).get("params") or {})}
+    parser = OverridesParser.create()
+    for text in (hydra_cfg.get("overrides") or {}).get("task") or []:
+        try:
+            override = parser.parse_override(str(text))
+        except Exception:  # not Hydra's syntax: it cannot have been a sweep either
+            continue
+        if override.is_sweep_override():
+            keys.add(override.key_or_group)
+    return keys
+
+
+def _short_number(value: str) -> str:
+    """0.012345678901 (an Optuna trial's lr) -> 0.01235; anything else as typed."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if len(value) <= 8 or not number == number else f"{number:.4g}"
+
+
 # --- the sweep folder ------------------------------------------------------------------------------
 
 FAILURES = "failures.jsonl"  # in the sweep folder: a line per job that failed in this sweep

@@ -2,7 +2,7 @@
 
 Reads the training run's config and checkpoint (as data), rebuilds its dataset (same splits),
 attacks a chosen split in pixel space, and writes a new folder: attack.json, robustness.csv/png
-(when attack.eps is a list), gallery.png and adversarial.pt.
+(when attack.eps is a list), gallery.png (targets_grid.png with target=all) and adversarial.pt.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from nnlab.attacks.figures import gallery, robustness_curve, target_grid
-from nnlab.attacks.inputs import make_targets, select
+from nnlab.attacks.figures import Attacked, gallery, robustness_curve, target_grid
+from nnlab.attacks.inputs import make_targets, select, targeting
 from nnlab.errors import UserError
 from nnlab.models.modes import evaluating
+from nnlab.plots import run_title
 from nnlab.runs import CSV_FLOAT_FORMAT, environment, load_trained, rounded, write_json
 from nnlab.runtime import resolve_device
 
@@ -29,6 +30,11 @@ def run(cfg: DictConfig) -> dict:
     out = Path(HydraConfig.get().runtime.output_dir)
     if OmegaConf.is_missing(cfg, "run"):
         raise UserError("run=RUN_DIR is required: the folder of the `nnlab train` run to attack")
+    hydra = HydraConfig.get()
+    option = hydra.runtime.choices.get("attack") or cfg.attack._target_.rsplit(".", 1)[-1]
+    # target= makes the attack targeted where it can be; what cannot work is said before any data loads
+    attack_cfg = OmegaConf.merge(cfg.attack, targeting(cfg.attack, option, cfg.target,
+                                                       list(hydra.overrides.task)))
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     victim = load_trained(cfg.run, cfg.checkpoint, device, data_root=cfg.dataset.root)
@@ -39,23 +45,25 @@ def run(cfg: DictConfig) -> dict:
                            cfg.get("per_class"))
     targets, x, y, indices = make_targets(cfg.target, victim.model, x, y, indices,
                                           victim.data.num_classes, cfg.seed, device)
-    eps_values = list(cfg.attack.eps) if isinstance(cfg.attack.get("eps"), ListConfig) else [None]
+    eps_values = list(attack_cfg.eps) if isinstance(attack_cfg.get("eps"), ListConfig) else [None]
     log.info("attacking %d %s samples of %s (%s) with %s", len(y), cfg.split, cfg.run,
-             victim.data.name, cfg.attack._target_.rsplit(".", 1)[-1])
+             victim.data.name, attack_cfg._target_.rsplit(".", 1)[-1])
 
-    results, adversarial, adv_pred = [], None, None
+    results, adversarial, adv_pred, rows = [], None, None, []
+    shown = slice(0, cfg.gallery)
     for eps in eps_values:
-        attack = instantiate(cfg.attack, **({"eps": eps} if eps is not None else {}))
+        attack = instantiate(attack_cfg, **({"eps": eps} if eps is not None else {}))
         # attacks that learn (the generator attack) train first, on the run's training split
         trained = fit_on_training_split(attack, victim, targets, device) if hasattr(attack, "fit") else None
         adversarial, steps = attack_in_batches(attack, victim.model, x, y, targets, cfg.batch_size,
                                                device)
         result, adv_pred = measure(victim.model, x, adversarial, y, targets, steps,
                                    victim.data.num_classes, cfg.batch_size, device)
-        result["eps"] = attack.eps if eps is not None else cfg.attack.get("eps")  # 8/255 -> 0.0314
+        result["eps"] = attack.eps if eps is not None else attack_cfg.get("eps")  # 8/255 -> 0.0314
         if trained is not None:
             result["generators"] = trained
         results.append(result)
+        rows.append(Attacked(_row_label(result, targets is not None), adversarial[shown], adv_pred[shown]))
         log.info("%saccuracy %.4f -> %.4f, success rate %.4f, median L2 %.4f",
                  f"eps={result['eps']}: " if result["eps"] is not None else "", result["clean_acc"],
                  result["adv_acc"], result["success_rate"], result["l2_median"])
@@ -66,7 +74,7 @@ def run(cfg: DictConfig) -> dict:
         "dataset": victim.data.name,
         "split": cfg.split,
         "n": len(y),
-        "attack": OmegaConf.to_container(cfg.attack, resolve=True),
+        "attack": OmegaConf.to_container(attack_cfg, resolve=True),
         "target": cfg.target,
         "success_rate_note": ("untargeted: success_rate counts samples the model classified "
                               "correctly before the attack and wrongly after; success_rate_all "
@@ -80,15 +88,17 @@ def run(cfg: DictConfig) -> dict:
     torch.save({"adversarial": adversarial.cpu(), "indices": indices, "labels": y.cpu(),
                 "targets": targets.cpu() if targets is not None else None,
                 "eps": results[-1]["eps"]}, out / "adversarial.pt")
+    about = Described(option, attack_cfg, cfg, len(y))
     if len(results) > 1:
-        write_robustness(out, results)
-    shown = slice(0, cfg.gallery)
-    gallery(x[shown].cpu(), adversarial[shown].cpu(), y[shown].cpu(), adv_pred[shown], indices[shown],
-            targets[shown].cpu() if targets is not None else None, victim.data.class_names,
-            out / "gallery.png", title=_title(cfg, results[-1]))
-    if cfg.target == "all":
+        write_robustness(out, results, about, targets is not None)
+    if cfg.target == "all":  # every sample once per class: the sample x target grid is the gallery
         target_grid(x, adversarial, y, targets, indices, adv_pred, victim.data.class_names,
-                    cfg.gallery, out / "targets_grid.png", title=_title(cfg, results[-1]))
+                    cfg.gallery, out / "targets_grid.png", title=about.title(results))
+    else:
+        clean_pred = predict(victim.model, x[shown], cfg.batch_size, device)
+        gallery(x[shown].cpu(), y[shown].cpu(), indices[shown], clean_pred,
+                targets[shown].cpu() if targets is not None else None, rows,
+                victim.data.class_names, out / "gallery.png", title=about.title(results))
     log.info("wrote %s", out)
     return report
 
@@ -170,16 +180,66 @@ def transfer(run_dirs, victim, x, adversarial, y, batch_size, device) -> list[di
     return scores
 
 
-def write_robustness(out: Path, results: list[dict]) -> None:
+def write_robustness(out: Path, results: list[dict], about: Described, targeted: bool) -> None:
     import pandas as pd
 
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "per_class_success"} for r in results])
     columns = ["eps"] + [c for c in table.columns if c != "eps"]
     table[columns].to_csv(out / "robustness.csv", index=False, float_format=CSV_FLOAT_FORMAT)
-    robustness_curve(table, out / "robustness.png")
+    norm = str(about.attack.get("norm", "linf"))
+    robustness_curve(table, out / "robustness.png", title=about.title(results, per_eps=False),
+                     xlabel=f"eps ({NORMS.get(norm, norm)})", targeted=targeted)
 
 
-def _title(cfg, result) -> str:
-    name = cfg.attack._target_.rsplit(".", 1)[-1]
-    eps = f", eps={result['eps']}" if result.get("eps") is not None else ""
-    return f"{name}{eps}: accuracy {result['clean_acc']:.3f} -> {result['adv_acc']:.3f}"
+NORMS = {"linf": "Linf bound, pixel units", "l2": "L2 bound"}
+# Attack keys a figure title leaves out: the seed, and what a title says in other words.
+UNTITLED_KEYS = ("_target_", "seed", "targeted", "eps")
+
+
+class Described:
+    """What a figure of the attack says about it: the attack and its settings, the attacked run
+    (its dataset, model and distinguishing settings) and the samples."""
+
+    def __init__(self, option: str, attack_cfg, cfg, n: int):
+        self.option, self.cfg, self.n = option, cfg, n
+        self.attack = OmegaConf.to_container(attack_cfg, resolve=True)
+
+    def settings(self, per_eps: bool) -> str:
+        shown = {k: v for k, v in self.attack.items() if k not in UNTITLED_KEYS}
+        if not per_eps and "eps" in self.attack and not isinstance(self.attack["eps"], list):
+            shown = {"eps": self.attack["eps"], **shown}
+        target = [f"target={self.cfg.target}"] if self.cfg.target is not None else []
+        return " ".join([f"attack={self.option}", *target,
+                         *(f"{k}={_word(v)}" for k, v in shown.items())])
+
+    def title(self, results: list[dict], per_eps: bool = True) -> str:
+        """The attack with its settings; the run; the outcome (for one eps; per eps, the gallery's
+        row labels and the curve say it)."""
+        run = Path(str(self.cfg.run))
+        run_text = str(run) if len(run.parts) <= 2 else str(Path(*run.parts[-2:]))
+        lines = [self.settings(per_eps and len(results) > 1),
+                 "on " + run_title(run, run_text),
+                 f"{self.n} {self.cfg.split} images"]
+        if len(results) == 1:
+            lines[-1] += ": " + _outcome(results[0], self.cfg.target is not None)
+        return "\n".join(lines)
+
+
+def _outcome(result: dict, targeted: bool) -> str:
+    accuracy = f"accuracy {result['clean_acc']:.3f} -> {result['adv_acc']:.3f} under attack"
+    if targeted:
+        return f"target reached for {result['success_rate']:.1%}; {accuracy}"
+    return accuracy
+
+
+def _row_label(result: dict, targeted: bool) -> str:
+    """A gallery row's label: its eps and what the attack achieved there."""
+    eps = f"eps={result['eps']}\n" if result.get("eps") is not None else ""
+    what = (f"target reached {result['success_rate']:.1%}" if targeted
+            else f"accuracy {result['adv_acc']:.3f}")
+    return f"{eps}{what}"
+
+
+def _word(value) -> str:
+    """A value as typed on the command line (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else "null" if value is None else str(value)

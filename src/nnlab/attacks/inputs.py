@@ -1,5 +1,6 @@
 """What `nnlab attack` attacks: which samples of the split (first n, indices, classes, per class)
-and, for targeted attacks, which target each sample is sent to.
+and, for targeted attacks, which target each sample is sent to (`target=` makes an attack
+targeted wherever it has a targeted form; `targeting` decides, before any data is loaded).
 
 The keys' types and ranges are checked with the config (nnlab.schema.commands); what depends on
 the run's data (a split it lacks, an index past its end, a class it does not have) is checked here.
@@ -50,6 +51,58 @@ def _filter_classes(idx, labels, classes, per_class, num_classes: int):
     if len(idx) == 0:
         raise UserError(f"no samples left after classes={classes} per_class={per_class}")
     return idx
+
+
+TARGET_VALUES = "target=random, least_likely, all or a class index"
+
+
+def targeting(attack_cfg, option: str, target, typed: list[str]) -> dict:
+    """The attack's arguments that `target=` implies, checked before any data is loaded: a target
+    makes an attack with a targeted form targeted (`attack.targeted=true`); an attack that needs a
+    target and has none, or a target for an attack without a targeted form, is a UserError in
+    command-line words. `option`: the attack's name on the command line (pgd); `typed`: the
+    overrides typed (an explicit `attack.targeted=false` next to a target is refused)."""
+    form = targeted_form(attack_cfg)
+    if target is not None:
+        if form == "never":
+            takers = ", ".join(targetable_attacks())
+            raise UserError(f"target={target}: attack={option} has no targeted form; choose one that has "
+                            f"(attack={takers}) or leave target out")
+        if form == "switchable":
+            if any(t.replace(" ", "") in ("attack.targeted=false", "attack.targeted=False") for t in typed):
+                raise UserError(f"target={target} asks for a targeted attack, but attack.targeted=false "
+                                "was typed too; drop one of them")
+            return {"targeted": True}
+        return {}
+    if form == "always" or (form == "switchable" and attack_cfg.get("targeted")):
+        untargeted = (" (or attack.targeted=false for an untargeted attack)" if form == "switchable"
+                      else "")
+        raise UserError(f"attack={option} needs {TARGET_VALUES}: the class each sample is sent "
+                        f"to{untargeted}")
+    return {}
+
+
+def targeted_form(attack_cfg) -> str:
+    """'always' (a targeted-only attack, targeted_sign), 'switchable' (it takes `targeted`: fgsm,
+    pgd, cw, generator) or 'never' (ifgsm, deepfool): from the attack class's `targeted`
+    attribute (None: targeted only) and its config's keys."""
+    from hydra.utils import get_class
+
+    try:
+        always = getattr(get_class(attack_cfg._target_), "targeted", False) is None
+    except Exception:  # a _target_ of the user's that does not import: instantiate will say so
+        always = False
+    return "always" if always else "switchable" if "targeted" in attack_cfg else "never"
+
+
+def targetable_attacks() -> list[str]:
+    """The attack options that take a target (for messages)."""
+    from omegaconf import OmegaConf
+
+    from nnlab.schema.keys import option_configs
+
+    return [option for option, node in option_configs("attack").items()
+            if targeted_form(OmegaConf.create(node)) != "never"]
 
 
 def make_targets(mode, model, x, y, indices, num_classes: int, seed: int, device):

@@ -24,3 +24,10 @@ class ProbeContext:
     # The model as it is before this run's first epoch (untrained, or as restored on resume), for
     # probes that record a baseline at "epoch start_epoch - 1"; None where a caller has no model.
     model: torch.nn.Module | None = None
+
+    def title(self, subject: str, width: int = 70) -> str:
+        """A figure title that names the run: 'fashion_mnist / LeNet: <subject>' over the run's
+        distinguishing settings (nnlab.plots.run_title), so two runs' figures never look alike."""
+        from nnlab.plots import run_title
+
+        return run_title(self.run_dir, subject, fallback=self.data.name, width=width)

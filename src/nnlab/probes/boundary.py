@@ -62,7 +62,8 @@ class BoundarySnapshots:
             return
         if not self.taken or self.taken[-1][0] != self.last_epoch:
             self._take(self.last_epoch, self.model)
-        plots.boundary_grid(self.taken, self.ctx.data, self.ctx.run_dir / "plots" / "boundary_snapshots.png")
+        plots.boundary_grid(self.taken, self.ctx.data, self.ctx.run_dir / "plots" / "boundary_snapshots.png",
+                            title=self.ctx.title("decision boundary during training", width=100))
         with open(self.ctx.run_dir / "boundary_snapshots.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["epoch", "train_acc", "class1_area"])

@@ -33,7 +33,7 @@ class ConfusionMatrix(ImageProbe):
         table = pd.DataFrame(counts.numpy(), index=pd.Index(names, name="true"), columns=names)
         table.to_csv(run_dir / "confusion_matrix.csv")
         plot_confusion(counts, names, plot_dir / "confusion_matrix.png",
-                       title=f"{ctx.data.name}: test confusion matrix")
+                       title=ctx.title("test confusion matrix", width=60))
 
 
 def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: str = "") -> None:

@@ -72,8 +72,8 @@ class FirstLayerWeights(ImageProbe):
             for row in unit_stats(images):
                 writer.writerow({k: v if k == "unit" else f"{v:.6g}" for k, v in row.items()})
         plot_units(images[:self.max_units], plot_dir / "first_layer_weights.png",
-                   title=f"{self.ctx.data.name}: first layer {describe(layer)}, "
-                         f"{min(len(images), self.max_units)} of {len(images)} units")
+                   title=self.ctx.title(f"first layer {describe(layer)}, "
+                                       f"{min(len(images), self.max_units)} of {len(images)} units"))
 
 
 def describe(layer: nn.Linear | nn.Conv2d) -> str:

@@ -98,7 +98,7 @@ class GradFlow:
             for epoch, layer, name, mx, mean in rows:
                 writer.writerow([epoch, layer, name, f"{mx:.6g}", f"{mean:.6g}"])
         plot_grad_flow(rows, self.ctx.run_dir / "plots" / "grad_flow.png",
-                       title=f"{self.ctx.data.name}: gradient per layer on {len(self.y)} training samples")
+                       title=self.ctx.title(f"gradient per layer on {len(self.y)} training samples", 110))
 
     def _with_earlier_rows(self, path: Path) -> list[tuple]:
         """A resumed run keeps the epochs its earlier part recorded (those before this part's first)."""

@@ -40,8 +40,8 @@ class MisclassifiedExamples(ImageProbe):
             writer.writerow(["index", "true", "predicted", "confidence"])
             for index, true, pred, confidence in wrong:
                 writer.writerow([index, names[true], names[pred], f"{confidence:.6g}"])
-        title = (f"{ctx.data.name}: {len(wrong)} of {len(test)} test images misclassified"
-                 + (f", the first {self.count} shown" if len(wrong) > self.count else ""))
+        title = ctx.title(f"{len(wrong)} of {len(test)} test images misclassified"
+                          + (f", the first {self.count} shown" if len(wrong) > self.count else ""), 60)
         plot_examples(test.x, wrong[:self.count], names, plot_dir / "misclassified.png", title)
 
 

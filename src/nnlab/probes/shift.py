@@ -75,7 +75,7 @@ class ShiftInvariance(ImageProbe):
             for direction, shift, acc in rows:
                 writer.writerow([direction, shift, f"{acc:.6g}"])
         plot_shift(rows, plot_dir / "shift_invariance.png", chance=1 / self.ctx.data.num_classes,
-                   title=f"{self.ctx.data.name}: test accuracy on shifted images")
+                   title=self.ctx.title("test accuracy on shifted images", width=60))
 
 
 def plot_shift(rows: list[tuple[str, int, float]], path: Path, chance: float, title: str = "") -> None:
@@ -88,7 +88,8 @@ def plot_shift(rows: list[tuple[str, int, float]], path: Path, chance: float, ti
     shifts = sorted({s for _, s, _ in rows})
     ax.set_xticks(shifts)
     ax.set(xlabel="shift (pixels; diagonal moves this far right and down)", ylabel="test accuracy",
-           ylim=(-0.02, 1.02), title=title)
+           ylim=(-0.02, 1.02))
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(title="direction")
     save(fig, path, dpi=120)

@@ -149,6 +149,12 @@ def _shipped_options(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def option_configs(group: str) -> dict[str, dict]:
+    """option -> its config as Hydra composes it (over the bases it extends), for every option of
+    `group` that nnlab ships."""
+    return {option: _with_bases(f"{group}/{option}") for option in _shipped_options(group)}
+
+
 @functools.cache
 def options_by_target(group: str) -> dict[str, list[str]]:
     """_target_ -> the options of `group` that instantiate it (model: MLP -> [linear, mlp])."""

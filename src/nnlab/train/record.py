@@ -62,12 +62,14 @@ def write_plots(folder: RunFolder, parts: Parts, device, cfg: DictConfig) -> Non
     if not rows:
         return
     data = parts.data
-    title = f"{data.name} / {model_name(cfg)}"
-    plots.learning_curves(rows, folder.plots / "learning_curves.png", title=title)
+    name = f"{data.name} / {model_name(cfg)}"  # and the run's settings, from its folder:
+    plots.learning_curves(rows, folder.plots / "learning_curves.png",
+                          title=plots.run_title(folder.path, fallback=name))
     if data.plane is not None:
         acc = float(rows[-1]["test_acc"])
         plots.decision_boundary(parts.model, data, folder.plots / "decision_boundary.png", device,
-                                title=f"{title}: test acc {acc:.3f} (epoch {len(rows)})")
+                                title=plots.run_title(folder.path, f"test acc {acc:.3f} (epoch "
+                                                      f"{len(rows)})", fallback=name))
 
 
 def epoch_span(start: int, end: int, resumed_after: int | None) -> str:
