@@ -377,3 +377,27 @@ def test_shift_larger_than_the_image_is_refused_at_start(tmp_path):
     ShiftInvariance(max_shift=7).start(ProbeContext(image_data(), 1, 1, torch.device("cpu"), tmp_path))
     with pytest.raises(UserError, match="max_shift=8 moves the 8x8 test images out of the frame"):
         ShiftInvariance(max_shift=8).start(ProbeContext(image_data(), 1, 1, torch.device("cpu"), tmp_path))
+
+
+def test_probe_figures_say_which_run_they_are(tmp_path, monkeypatch):
+    """Titled by the run's dataset, model and distinguishing settings (from its .hydra record),
+    so the shift figures of an MLP run and a LeNet run can be told apart."""
+    import yaml
+
+    from nnlab import plots
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["model=lenet", "epochs=3",
+                                                                        "device=cpu"]))
+    (tmp_path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+        {"dataset": {"name": "blocks"}, "model": {"_target_": "nnlab.models.LeNet"}}))
+    kept = {}
+    monkeypatch.setattr(plots, "save", lambda fig, path, dpi=120: kept.setdefault(path.name, fig))
+    for probe in (ShiftInvariance(max_shift=2), ConfusionMatrix(), MisclassifiedExamples(count=3)):
+        run_probe(probe, image_data(), template_model(), tmp_path)
+        probe.finish()
+    assert kept["shift_invariance.png"].axes[0].get_title() == (
+        "blocks / LeNet: test accuracy on shifted images\nmodel=lenet epochs=3")
+    assert kept["confusion_matrix.png"].axes[0].get_title().startswith(
+        "blocks / LeNet: test confusion matrix\nmodel=lenet epochs=3\n")
+    assert "\nmodel=lenet epochs=3\n" in kept["misclassified.png"]._suptitle.get_text()

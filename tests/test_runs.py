@@ -327,3 +327,41 @@ def test_old_run_is_attacked_resumed_and_reported(old_run):
     assert reported.returncode == 0, reported.stderr[-2000:]
     table = pd.read_csv(tmp / "report" / "report.csv")
     assert list(table["status"]) == ["completed"]
+
+
+# --- what tells a run from others (figure titles) -----------------------------------------------
+
+
+def write_record(folder: Path, overrides: list[str], config: dict | None = None) -> Path:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if config is not None:
+        (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def test_run_settings_are_the_overrides_that_change_what_it_computes(tmp_path):
+    from nnlab.runs import run_name, run_settings
+
+    run = write_record(tmp_path / "run", [
+        "model=lenet", "optimizer.lr=0.01", "device=cpu", "hydra.run.dir=x", "+extra=1", "probe=[shift]",
+        "cpu_threads=1", "dataset.root=/data", "progress=false", "dataset.train_size=6000"],
+        {"dataset": {"name": "fashion_mnist"}, "model": {"_target_": "nnlab.models.LeNet"}})
+    assert run_settings(run) == ["model=lenet", "optimizer.lr=0.01", "extra=1", "dataset.train_size=6000"]
+    assert run_name(run) == "fashion_mnist / LeNet"
+    assert run_settings(tmp_path) == [] and run_name(tmp_path) is None  # no record: nothing to say
+
+
+def test_a_sweep_jobs_settings_are_its_swept_values(tmp_path):
+    """In a sweep every job shares the other overrides: only the swept keys tell them apart
+    (comma lists, ranges and the sweeper's own params, as Optuna's); long floats shortened."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+        "overrides": {"task": ["dataset=fashion_mnist", "epochs=1,4", "seed=range(0,3)", "model=lenet"]},
+        "sweeper": {"params": {"optimizer.lr": "tag(log, interval(0.001, 0.1))"}}}}))
+    job = write_record(sweep / "2", ["dataset=fashion_mnist", "epochs=4", "seed=1", "model=lenet",
+                                     "optimizer.lr=0.012345678901"])
+    from nnlab.runs import run_settings
+
+    assert run_settings(job) == ["epochs=4", "seed=1", "optimizer.lr=0.01235"]

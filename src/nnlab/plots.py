@@ -89,8 +89,9 @@ FEW_EPOCHS = 12
 
 def epoch_axis(ax, epochs: int) -> None:
     """Whole-number epoch ticks (never 1.25), and room around a single epoch."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if epochs == 1:
+        ax.set_xticks([1])
         ax.set_xlim(0.5, 1.5)
 
 
