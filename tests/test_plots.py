@@ -47,4 +47,4 @@ def test_many_epochs_get_lines_without_markers_and_integer_ticks(tmp_path, drawn
 
 def test_run_title_wraps_the_settings_and_falls_back_without_a_record(tmp_path):
     assert plots.run_title(tmp_path, "confusion", fallback="blocks") == "blocks: confusion"
-    assert plots.wrap(["aaaa", "bb", "cccccc", "d"], 7) == ["aaaa bb", "cccccc", "d"]
+    assert plots.run_title(None, "curves") == "curves"

@@ -365,3 +365,10 @@ def test_a_sweep_jobs_settings_are_its_swept_values(tmp_path):
     from nnlab.runs import run_settings
 
     assert run_settings(job) == ["epochs=4", "seed=1", "optimizer.lr=0.01235"]
+
+
+def test_settings_wrap_between_words():
+    from nnlab.runs import wrap
+
+    assert wrap(["aaaa", "bb", "cccccc", "d"], 7) == ["aaaa bb", "cccccc", "d"]
+    assert wrap(["a" * 9, "b"], 7) == ["a" * 9, "b"]

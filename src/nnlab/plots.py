@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from nnlab.data.dataset import Dataset, Plane
 from nnlab.models.modes import evaluating
-from nnlab.runs import run_name, run_settings
+from nnlab.runs import run_name, run_settings, wrap
 
 matplotlib.use("Agg")  # before anyone imports pyplot: no display needed
 
@@ -70,17 +70,6 @@ def run_title(run_dir, subject: str = "", fallback: str = "", width: int = 90) -
     head = f"{name}: {subject}" if name and subject else name or subject
     settings = run_settings(run_dir) if run_dir is not None else []
     return "\n".join([head, *wrap(settings, width)] if head else wrap(settings, width))
-
-
-def wrap(words: list[str], width: int) -> list[str]:
-    """Words joined by spaces into lines of at most `width` characters (a longer word alone)."""
-    lines: list[str] = []
-    for word in words:
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
 
 
 # Up to this many epochs a curve marks every epoch: one epoch is then a point, not an empty plot.

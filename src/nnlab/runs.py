@@ -269,6 +269,18 @@ def run_settings(path: Path) -> list[str]:
     return shown
 
 
+def wrap(words: list[str], width: int) -> list[str]:
+    """Words joined by spaces into lines of at most `width` characters (a longer word alone): a
+    run's settings in a figure title."""
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
 def _swept_keys(multirun: Path) -> set[str] | None:
     """The keys a sweep varies (comma lists, ranges, the sweeper's own params), from its
     multirun.yaml; None when there is no sweep there."""

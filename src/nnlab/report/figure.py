@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from nnlab.report.jobs import OK_STATUSES, Job  # noqa: E402
+from nnlab.runs import NOT_SETTINGS, run_name, wrap  # noqa: E402
 
 # Line style per split, as nnlab.plots.SPLIT_STYLE; fixed colours so a split looks the same in
 # every panel, whichever splits a job has.
@@ -74,10 +75,21 @@ def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], metr
                       and j.metrics[f"{split}_{kind}"].notna().any() for j in jobs)]
     if handles:
         fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=8)
-    fig.suptitle(f"{kind if kind == 'loss' else 'accuracy'} per epoch", fontsize=10)
+    fig.suptitle(suptitle(jobs, swept, "loss" if kind == "loss" else "accuracy"), fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return panels
+
+
+def suptitle(jobs: list[Job], swept: list[str], what: str) -> str:
+    """'accuracy per epoch: fashion_mnist / MLP' over the settings every job shares (the panels
+    say what differs), so the figure says which sweep it is."""
+    names = {run_name(job.path) for job in jobs}
+    head = f"{what} per epoch" + (f": {names.pop()}" if len(names) == 1 and None not in names else "")
+    shared = [f"{k}={v}" for k, v in jobs[0].overrides.items()
+              if k not in swept and not k.startswith(NOT_SETTINGS)
+              and all(job.overrides.get(k) == v for job in jobs)]
+    return "\n".join([head, *wrap(shared, 100)])
 
 
 def _grid(jobs: list[Job], swept: list[str], levels: dict[str, list[str]]) -> list[tuple[int, int]]:
