@@ -46,13 +46,44 @@ def test_cfg_job_prints_composed_config_without_running(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
-def test_help_lists_config_groups(tmp_path):
+def help_lines(proc) -> dict[str, str]:
+    """`key=value` (or `group=option`) -> the description on its line of --help."""
+    lines = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("  ") and "=" in line.split()[0]:
+            left, _, about = line.strip().partition(" ")
+            lines[left] = about.strip()
+    return lines
+
+
+def test_help_lists_the_groups_and_keys_train_uses_a_line_each(tmp_path):
     proc = nnlab("train", "--help", cwd=tmp_path)
     assert proc.returncode == 0
-    for expected in ("nnlab train", "model: cifar_cnn, cnn, deep, lenet, linear, mlp",
-                     "dataset: cifar10, circle, fashion_mnist", "optimizer:", "scheduler:",
-                     "experiment:", "probe: boundary", "Examples:"):
-        assert expected in proc.stdout, expected
+    lines = help_lines(proc)
+    assert lines["model=mlp"] == "the network; options: cifar_cnn, cnn, deep, lenet, linear, mlp"
+    groups = {left.split("=")[0] for left in lines if "." not in left.split("=")[0]}
+    assert {"model", "optimizer", "scheduler", "dataset", "probe", "experiment", "epochs"} <= groups
+    assert "attack" not in groups and "run" not in groups  # `nnlab attack`'s, not train's
+    assert lines["epochs=100"] == "passes over the training split"  # the config file's comment
+    assert lines["model.hidden=[16,16]"].startswith("hidden layer widths")
+    assert lines["optimizer.lr=0.01"] == "a number > 0"  # no comment: what its declaration says
+    assert all(lines.values()), [k for k, v in lines.items() if not v]  # a line each, none bare
+    assert "Examples:" in proc.stdout
+
+
+def test_help_follows_the_command_line_and_attack_lists_only_its_own(tmp_path):
+    proc = nnlab("train", "experiment=fashion_lenet", "probe=[shift]", "--help", cwd=tmp_path)
+    lines = help_lines(proc)
+    assert lines["model.pooling=max"] == "max | avg" and lines["epochs=15"]
+    assert lines["probe.shift.max_shift=6"] == "pixels; must be smaller than the image"
+    assert lines["dataset.train_size=null"].startswith("keep only the first N training images")
+    proc = nnlab("attack", "attack=pgd", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = help_lines(proc)
+    groups = {left.split("=")[0].split(".")[0] for left in lines}
+    assert "attack" in groups and not {"model", "optimizer", "probe", "experiment"} & groups
+    assert lines["run=???"] == "the training run folder whose model is attacked"
+    assert lines["attack.norm=linf"] == "linf | l2" and all(lines.values())
 
 
 def test_runs_from_any_directory_with_default_output_folder(tmp_path):

@@ -65,6 +65,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
 
     module_name, config_name, _ = COMMANDS[command]
     args = _with_resume_folder(args)
+    _register_help()
     task = import_module(module_name).run
     errors._CURRENT_CONFIG[0] = config_name
     # Hydra finds plugins by scanning the hydra_plugins folders, which misses ours in an editable
@@ -106,6 +107,20 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     if sweeps.sweep_problems:
         problem = sweeps.sweep_problems.pop()
         errors.die(str(problem), problem.exit_code)
+
+
+def _register_help() -> None:
+    """`${nnlab_help:train}` in a command's hydra.help.template: its groups and keys, a line each
+    (nnlab.schema.help), from the config Hydra composed for --help. `$` is doubled because Hydra
+    passes the text through string.Template."""
+    from omegaconf import OmegaConf
+
+    def command_help(command, _root_):
+        from nnlab.schema.help import command_help
+
+        return command_help(str(command), _root_).replace("$", "$$")
+
+    OmegaConf.register_new_resolver("nnlab_help", command_help, replace=True)
 
 
 def _with_resume_folder(args: list[str]) -> list[str]:
