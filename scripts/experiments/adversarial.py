@@ -11,7 +11,7 @@ models the reports trained, each attack one `nnlab attack` command on a training
    with the classifier frozen, sending one image of each of the classes 0-4 to every other class
    (`attack=generator target=all classes=[0,1,2,3,4] per_class=1`, targets_grid.png).
 5. seeds/002 section 4: a targeted L2 PGD attack on CIFAR-10 (`attack=pgd attack.norm=l2
-   attack.targeted=true target=random`) on the report's one-hidden-layer net and on LeNet, a small
+   target=random`) on the report's one-hidden-layer net and on LeNet, a small
    CNN, over a few L2 radii around the report's perturbation size (91 in [0, 255] units, 0.357 in
    the [0, 1] pixel units nnlab uses).
 
@@ -56,7 +56,7 @@ REPORT_CIFAR_L2 = 91 / 255            # 0.357 in [0, 1] pixel units
 # What the attacks are, beyond their config defaults (configs/attack/*.yaml).
 PGD_EPS = [0, 0.05, 0.1, 0.2, 0.3]    # Linf, pixel units: the MNIST robustness curve
 CIFAR_EPS = [0.1, 0.25, round(REPORT_CIFAR_L2, 3), 0.5, 1.0]  # L2 radii, pixel units
-CIFAR_PGD = ["attack=pgd", "attack.norm=l2", "attack.targeted=true", "target=random",
+CIFAR_PGD = ["attack=pgd", "attack.norm=l2", "target=random",  # target= makes PGD targeted
              "attack.alpha=0.05", "attack.steps=40"]   # 40 steps of 0.05: twice the largest radius
 
 # The generator attack's first defaults (width 32, lr 0.001) left one of the ten generators stuck
@@ -138,7 +138,7 @@ def run(ctx: Context, settings: Settings | None = None) -> None:
               "sent to their target (targeted), as the report seems to count (model 1's accuracy "
               "on its images: 0).")
     ctx.figure(attacks["untargeted"] / "gallery.png", "seeds/000 4.1: untargeted, model 1 "
-               "(original | perturbation, rescaled | adversarial)")
+               "(samples across: original, perturbation, adversarial)")
     ctx.figure(attacks["targeted"] / "gallery.png", "seeds/000 4.2: targeted to a random class, model 1")
 
     # 3. PGD robustness curve
@@ -205,8 +205,8 @@ def run(ctx: Context, settings: Settings | None = None) -> None:
     plot_cifar(table, label, ctx.out / "cifar_pgd_l2.png")
     ctx.figure(ctx.out / "cifar_pgd_l2.png", "targeted L2 PGD on CIFAR-10: success rate against "
                "the L2 radius, with the report's one fooled image")
-    ctx.figure(cifar_attacks["hidden"] / "gallery.png", f"targeted L2 PGD, eps={CIFAR_EPS[-1]}, "
-               "on the hidden-layer net" + ("; on the generated data the perturbation paints the "
+    ctx.figure(cifar_attacks["hidden"] / "gallery.png", "targeted L2 PGD on the hidden-layer net, a row "
+               f"per eps up to {CIFAR_EPS[-1]}" + ("; on the generated data the perturbation paints the "
                                             "target class's block" if "generated" in label else ""))
 
 
