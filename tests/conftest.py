@@ -47,6 +47,19 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def pyplot_figures(monkeypatch):
+    """The figures drawn with pyplot while the test runs, in order: pyplot's `close` keeps them
+    (to be read back) instead of closing them; they are closed when the test ends."""
+    import matplotlib.pyplot as plt
+
+    kept, close = [], plt.close
+    monkeypatch.setattr(plt, "close", kept.append)
+    yield kept
+    for fig in kept:
+        close(fig)
+
+
 # --- running nnlab -------------------------------------------------------------------------------
 
 

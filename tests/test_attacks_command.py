@@ -182,19 +182,7 @@ def test_adversarial_training_leaves_more_standing_under_pgd(trained):
 
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures `nnlab attack` draws in this process, kept (pyplot's close records them)."""
-    from nnlab.attacks import figures
-
-    kept, close = [], figures.plt.close
-    monkeypatch.setattr(figures.plt, "close", kept.append)
-    yield kept
-    for fig in kept:
-        close(fig)
-
-
-def test_target_alone_makes_the_attack_targeted(trained, drawn):
+def test_target_alone_makes_the_attack_targeted(trained, pyplot_figures):
     """`target=` is all it takes: pgd becomes targeted PGD (attack.json records targeted: true),
     and its gallery speaks of targets and of the target success rate."""
     proc = attack(trained, "attack=pgd", "target=random", "attack.eps=0.3", "attack.steps=5",
@@ -205,20 +193,20 @@ def test_target_alone_makes_the_attack_targeted(trained, drawn):
     saved = load_checkpoint(trained / "pgd_targeted" / "adversarial.pt")
     assert (saved["targets"] != saved["labels"]).all()
     (result,) = report["results"]
-    (fig,) = drawn
+    (fig,) = pyplot_figures
     title = fig._suptitle.get_text()
     assert "attack=pgd target=random eps=0.3 alpha=0.1 steps=5 norm=linf" in title
     assert f"target reached for {result['success_rate']:.1%}" in title
     assert [fig.axes[8 + col].title.get_text().startswith("target: ") for col in range(4)] == [True] * 4
 
 
-def test_gallery_title_names_the_attack_the_run_and_the_outcome(trained, drawn):
+def test_gallery_title_names_the_attack_the_run_and_the_outcome(trained, pyplot_figures):
     """The figure says which attack, with which settings, on which run (its dataset, model and
     the settings it was trained with), on how many images, and what it did."""
     proc = attack(trained, "attack=fgsm", "attack.eps=0.2", "n=50", "gallery=5", out="titled")
     assert proc.returncode == 0, proc.stderr
     (result,) = json.loads((trained / "titled" / "attack.json").read_text())["results"]
-    (fig,) = drawn
+    (fig,) = pyplot_figures
     lines = fig._suptitle.get_text().splitlines()
     assert lines[0] == "attack=fgsm eps=0.2"
     assert lines[1] == "on mnist / LeNet: victim"
@@ -229,11 +217,11 @@ def test_gallery_title_names_the_attack_the_run_and_the_outcome(trained, drawn):
     assert fig.get_size_inches()[0] > fig.get_size_inches()[1]  # 5 samples across, 3 rows
 
 
-def test_robustness_figure_names_model_attack_and_norm(trained, drawn):
+def test_robustness_figure_names_model_attack_and_norm(trained, pyplot_figures):
     proc = attack(trained, "attack=pgd", "attack.norm=l2", "attack.eps=[0,1.0]", "attack.steps=3",
                   "attack.alpha=0.5", "n=20", "gallery=3", out="curve_l2")
     assert proc.returncode == 0, proc.stderr
-    curve, grid = drawn  # robustness.png, then the gallery: a row per eps
+    curve, grid = pyplot_figures  # robustness.png, then the gallery: a row per eps
     ax = curve.axes[0]
     assert ax.get_title().startswith("attack=pgd alpha=0.5 steps=3 norm=l2")
     assert "on mnist / LeNet: victim" in ax.get_title()

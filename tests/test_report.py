@@ -98,15 +98,10 @@ def test_curves_grid_has_a_panel_per_job_laid_out_by_the_swept_values(sweep, tmp
     assert best[2][3].strip("*") == f"{best_losses[('0.1', '32')]:.4f}"
 
 
-def test_curves_title_says_which_sweep_it_is(sweep, tmp_path, monkeypatch):
+def test_curves_title_says_which_sweep_it_is(sweep, tmp_path, pyplot_figures):
     """The panels say what differs; the figure's title, the dataset, model and shared settings."""
-    from nnlab.report import figure
-
-    kept, close = [], figure.plt.close
-    monkeypatch.setattr(figure.plt, "close", kept.append)
     write_report([sweep], tmp_path, "test_acc")
-    (fig,) = kept
-    close(fig)
+    (fig,) = pyplot_figures
     assert fig._suptitle.get_text() == "accuracy per epoch: spiral / MLP\ndataset=spiral epochs=3"
 
 
