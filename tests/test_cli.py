@@ -76,7 +76,7 @@ def test_help_follows_the_command_line_and_attack_lists_only_its_own(tmp_path):
     lines = help_lines(proc)
     assert lines["model.pooling=max"] == "max | avg" and lines["epochs=15"]
     assert lines["probe.shift.max_shift=6"] == "pixels; must be smaller than the image"
-    assert lines["dataset.train_size=null"].startswith("keep only the first N training images")
+    assert lines["dataset.train_size=null"].startswith("keep only the first N images of the training split")
     proc = nnlab("attack", "attack=pgd", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = help_lines(proc)
