@@ -20,13 +20,23 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import (
+    JobReturn,
+    JobRuntime,
+    JobStatus,
+    configure_log,
+    run_job,
+    setup_globals,
+)
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -43,9 +53,15 @@ class VectorizedLauncher(Launcher):
     def __init__(self, max_models: int | None = None) -> None:
         self.max_models = max_models
         self.config = self.task_function = self.hydra_context = None
+        self.groups_trained = 0
+        self.swept: set[str] = set()
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+        # The basic sweeper composes every job once to check it, before launching: that check
+        # and this launcher share one SweepComposer, which derives what it can (module doc).
+        self.composer = SweepComposer(hydra_context.config_loader.load_sweep_config)
+        hydra_context.config_loader.load_sweep_config = self.composer.load
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from nnlab.errors import UserError
@@ -57,7 +73,8 @@ class VectorizedLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        configs = compose_jobs(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)
+        configs = self.composer.jobs(self.config, job_overrides, initial_job_idx)
+        self.swept = swept_keys(job_overrides)
         plan = group.plan(configs)
         log.info("Vectorized launcher: %d jobs, %d trained in %d group(s), %d alone; sweep output dir: %s",
                  len(configs), sum(len(g) for g in plan.groups), len(plan.groups), len(plan.alone),
@@ -94,14 +111,48 @@ class VectorizedLauncher(Launcher):
         batch = []
         while pending and (cap is None or len(batch) < cap):
             position = pending.pop(0)
-            with task.preparing_only():
-                returns[position] = ret = self._run(configs[position])
-            if isinstance(ret.return_value, task.Job):  # else skipped, or failed and recorded
+            returns[position] = ret = self._start(configs[position])
+            # else it was skipped (skip_completed), or failed and was recorded as failed
+            if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, task.Job):
                 batch.append((ret.return_value, ret))
                 if cap is None:
                     cap = group.max_models(ret.return_value, None)
                     log.info("max_models: %d models of this kind fit in a quarter of the free memory", cap)
         return batch, cap
+
+    def _start(self, config: DictConfig) -> JobReturn:
+        """Hydra's run_job up to the end of `task.prepare`, for a job that trains in a group, with
+        its per-job costs cut (a group may hold a thousand jobs): the job's config is this
+        launcher's own, so it is not copied; .hydra/*.yaml are written by libyaml; the job's log
+        lines reach its train.log through a handler held for the call, not a logging set-up."""
+        from nnlab.train import group, task
+
+        hydra_config = HydraConfig.instance()
+        hydra_config.set_config(config)
+        output_dir = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = str(output_dir.absolute())
+        hydra_config.set_config(config)  # a copy of the hydra node, as the job sees it
+        ret = JobReturn(overrides=list(config.hydra.overrides.task), hydra_cfg=hydra_config.cfg,
+                        working_dir=os.getcwd(), task_name=JobRuntime.instance().get("name"))
+        with read_write(config), open_dict(config):
+            del config["hydra"]  # the job's own config from here on (Hydra's copy is kept above)
+        ret.cfg = config
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if ret.hydra_cfg.hydra.output_subdir is not None:
+            _save_yaml(ret, output_dir / str(ret.hydra_cfg.hydra.output_subdir))
+        handler = group.AppendingFileHandler(output_dir / f"{ret.hydra_cfg.hydra.job.name}.log")
+        logging.getLogger().addHandler(handler)
+        try:
+            self.hydra_context.callbacks.on_job_start(config=config, task_function=self.task_function)
+            with task.preparing_only():
+                ret.return_value = self.task_function(config)
+            ret.status = JobStatus.COMPLETED
+        except Exception as ex:
+            ret.return_value, ret.status = ex, JobStatus.FAILED
+        finally:
+            logging.getLogger().removeHandler(handler)
+        return ret
 
     def _train_and_finish(self, batch: list) -> None:
         from nnlab.train import group
@@ -111,14 +162,27 @@ class VectorizedLauncher(Launcher):
         names = []
         for job, ret in batch:
             hydra = ret.hydra_cfg.hydra
-            names.append(f"#{hydra.job.num} ({' '.join(filter_overrides(ret.overrides))})")
+            swept = [o for o in ret.overrides if o.split("=", 1)[0] in self.swept]
+            names.append(f"#{hydra.job.num} ({' '.join(swept)})" if swept else f"#{hydra.job.num}")
             job.log = group.own_log(job, hydra.job.num, f"{hydra.job.name}.log")
-        outcomes = group.train_prepared(jobs, names)
+        self.groups_trained += 1
+        outcomes = group.train_prepared(jobs, names, self.groups_trained)
         results, exit_code = group.finish_each(jobs, outcomes, lambda i, ex: _record_failure(rets[i], ex))
         for ret, result in zip(rets, results, strict=True):
             ret.return_value = result
+            self.hydra_context.callbacks.on_job_end(config=ret.cfg, job_return=ret)
         if exit_code is not None:
             raise SystemExit(exit_code)
+
+
+def swept_keys(job_overrides: Sequence[Sequence[str]]) -> set[str]:
+    """The keys whose values differ between the jobs: what names a job in the log."""
+    values: dict[str, set] = {}
+    for overrides in job_overrides:
+        for override in overrides:
+            key, _, value = override.partition("=")
+            values.setdefault(key, set()).add(value)
+    return {key for key, seen in values.items() if len(seen) > 1 or len(job_overrides) == 1}
 
 
 def _record_failure(ret: JobReturn, ex: BaseException) -> None:
@@ -134,24 +198,40 @@ def _record_failure(ret: JobReturn, ex: BaseException) -> None:
 # --- composing ---------------------------------------------------------------------------------
 
 
-def compose_jobs(config_loader, master: DictConfig, job_overrides: Sequence[Sequence[str]],
-                 initial_job_idx: int) -> list[DictConfig]:
-    """Every job's config, as Hydra's basic launcher composes it (see the module doc)."""
-    parser = OverridesParser.create()
-    configs, composed = [], []  # composed: (config, parsed overrides) that Hydra composed
-    for offset, overrides in enumerate(job_overrides):
-        parsed = parser.parse_overrides(list(overrides))
-        config = None
-        for template, template_parsed in composed[-1:]:
-            config = _derived(template, template_parsed, parsed, list(overrides))
+class SweepComposer:
+    """Hydra's `load_sweep_config`, deriving a job's config from the last one Hydra composed when
+    only values of plain keys differ (see the module doc). Configs made for the sweeper's check
+    are kept and handed to the launcher, so each job is composed or derived once."""
+
+    def __init__(self, compose):
+        self.compose = compose
+        self.template = None  # (config, parsed overrides) that Hydra composed last
+        self.parser = OverridesParser.create()
+        self.made: dict[tuple, DictConfig] = {}
+
+    def load(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        master, overrides = master_config, sweep_overrides
+        parsed = self.parser.parse_overrides(list(overrides))
+        config = _derived(*self.template, parsed, list(overrides)) if self.template else None
         if config is None:
-            config = config_loader.load_sweep_config(master, list(overrides))
-            composed.append((config, parsed))
-        with open_dict(config):
-            config.hydra.job.id = initial_job_idx + offset
-            config.hydra.job.num = initial_job_idx + offset
-        configs.append(config)
-    return configs
+            config = self.compose(master, list(overrides))
+            self.template = (config, parsed)
+            config = copy.deepcopy(config)  # the template stays as Hydra made it
+        self.made[tuple(overrides)] = config
+        return config
+
+    def jobs(self, master: DictConfig, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+             ) -> list[DictConfig]:
+        """Every job's config, numbered as Hydra's launchers number them."""
+        configs = []
+        for offset, overrides in enumerate(job_overrides):
+            config = self.made.pop(tuple(overrides), None) or self.load(master, list(overrides))
+            self.made.pop(tuple(overrides), None)
+            with open_dict(config):
+                config.hydra.job.id = initial_job_idx + offset
+                config.hydra.job.num = initial_job_idx + offset
+            configs.append(config)
+        return configs
 
 
 _MISSING = object()
@@ -186,3 +266,17 @@ def _overrides_dirname(parsed: list[Override], settings) -> str:
 
     return get_overrides_dirname(overrides=parsed, kv_sep=settings.kv_sep, item_sep=settings.item_sep,
                                  exclude_keys=settings.exclude_keys)
+
+
+def _save_yaml(ret: JobReturn, folder: Path) -> None:
+    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra's run_job writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config.yaml", ret.cfg), ("hydra.yaml", ret.hydra_cfg)):
+        data = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
+        (folder / name).write_text(yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
+                                             default_flow_style=False))
+    (folder / "overrides.yaml").write_text(yaml.dump(list(ret.overrides), Dumper=_DUMPER,
+                                                     default_flow_style=False))
+
+
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~3x faster than OmegaConf's

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nnlab.errors import as_user_error
+from nnlab.models.modes import evaluating
 from nnlab.train import task
 from nnlab.train.stack import StackedTrainer, stackable
 
@@ -100,16 +102,17 @@ def plan(configs: list[DictConfig]) -> Plan:
 # --- training a group of prepared jobs ---------------------------------------------------------
 
 
-def why_alone(job: task.Job, first: task.Job) -> str | None:
-    """Why a prepared job cannot join the stack of `first`'s group, or None when it can."""
+def why_alone(job: task.Job, first: task.Job | None) -> str | None:
+    """Why a prepared job cannot join the stack of the group's first stackable job `first` (None:
+    it is the first), or None when it can."""
     reason = stackable(job.parts.model)
     if reason:
         return reason
     if job.parts.batches.train.augment is not None:
         return "its data is augmented per batch from its own generator: not stacked"
-    if _signature(job.parts.model) != _signature(first.parts.model):
+    if first is not None and _signature(job.parts.model) != _signature(first.parts.model):
         return "its model's parameters differ in names or shapes from the group's"
-    if job.device != first.device:
+    if first is not None and job.device != first.device:
         return f"it runs on {job.device}, the group on {first.device}"
     return None
 
@@ -143,7 +146,7 @@ def _activations(job: task.Job) -> int:
              for m in job.parts.model.modules() if not list(m.children())]
     try:
         x, _ = next(iter(job.parts.batches.evaluate.get("test") or job.parts.batches.train))
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(job.parts.model):  # BatchNorm refuses one sample in training
             job.parts.model(x[:1])
     finally:
         for hook in hooks:
@@ -162,11 +165,12 @@ def free_memory(device: torch.device) -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
-def train_prepared(jobs: list[task.Job], names: list[str]) -> list[task.Outcome]:
-    """Train prepared jobs: together when they can, each alone otherwise (the log says why)."""
+def train_prepared(jobs: list[task.Job], names: list[str], group_id: int) -> list[task.Outcome]:
+    """Train prepared jobs: together when they can, each alone otherwise (the log says why).
+    Each job's summary.json records its place: vectorized = {group, position, size}."""
     together, outcomes = [], {}
     for position, job in enumerate(jobs):
-        reason = why_alone(job, jobs[0]) if position else None
+        reason = why_alone(job, jobs[together[0]] if together else None)
         if reason is None:
             together.append(position)
         else:
@@ -178,13 +182,16 @@ def train_prepared(jobs: list[task.Job], names: list[str]) -> list[task.Outcome]
         outcomes[together[0]] = task.train([jobs[together[0]]])[0]
     elif together:
         group = [jobs[i] for i in together]
+        for position, job in enumerate(group):
+            job.summary["vectorized"] = {"group": group_id, "position": position, "size": len(group)}
         log.info("training %d models as one stacked model on %s: %s", len(group), group[0].device,
                  ", ".join(names[i] for i in together))
         for i, outcome in zip(together, task.train(group, trainer=stacked_trainer), strict=True):
             outcomes[i] = outcome
             if outcome.status == "diverged":
-                log.warning("%s diverged (%s); it was frozen there, the others went on",
-                            names[i], outcome.failure)
+                for logger in (log, jobs[i].log):
+                    logger.warning("%s diverged (%s); it was frozen there, the others went on",
+                                   names[i], outcome.failure)
     return [outcomes[i] for i in range(len(jobs))]
 
 
@@ -232,6 +239,7 @@ def finish_each(jobs: list[task.Job], outcomes: list[task.Outcome],
             exit_code = ex.code if isinstance(ex.code, int) else 1
             results.append(None)
         except Exception as ex:
+            job.log.error("job failed: %s", as_user_error(ex) or ex)  # its train.log, as a solo run's
             on_error(position, ex)
             results.append(None)
     return results, exit_code
