@@ -213,3 +213,45 @@ def test_a_bad_max_models_is_one_line(tmp_path, value):
                  "seed=0,1", "epochs=1", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("nnlab: error: hydra.launcher.max_models")
+
+
+def test_jobs_differing_in_lr_share_one_copy_of_their_data(tmp_path, monkeypatch):
+    from nnlab.train import stack
+
+    seen = []
+    original = stack._StackedSplit.__init__
+
+    def spy(self, batchers):
+        original(self, batchers)
+        seen.append(len({id(b.x) for b in batchers}))
+
+    monkeypatch.setattr(stack._StackedSplit, "__init__", spy)
+    sweep(tmp_path, "vec", "vectorized", *TOY, "seed=0,1", "optimizer.lr=0.01,0.02,0.03")
+    assert seen and set(seen) == {2}  # six models, two seeds: two datasets per split
+
+
+def test_derived_configs_are_the_ones_hydra_composes():
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.nnlab_launcher.vectorized_launcher import SweepComposer
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("nnlab.configs", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("train", overrides=["hydra/launcher=vectorized"],
+                                           run_mode=RunMode.MULTIRUN)
+        composed = []
+        composer = SweepComposer(lambda m, o: composed.append(o) or loader.load_sweep_config(m, o))
+        jobs = [["seed=0", "optimizer.lr=0.01", "model.hidden=[8,8]"],
+                ["seed=3", "optimizer.lr=0.1", "model.hidden=[4]"],  # values only: derived
+                ["seed=3", "optimizer.lr=0.1", "model=lenet"],  # another key: Hydra composes
+                ["seed=4", "optimizer.lr=0.1", "model=deep"]]  # another group choice: Hydra composes
+        for overrides in jobs:
+            derived = OmegaConf.to_container(composer.load(master, overrides))
+            hydra_made = OmegaConf.to_container(loader.load_sweep_config(master, overrides))
+            assert derived == hydra_made, overrides
+        assert composed == [jobs[0], jobs[2], jobs[3]]
+    GlobalHydra.instance().clear()

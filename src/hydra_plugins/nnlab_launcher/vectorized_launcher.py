@@ -96,11 +96,14 @@ class VectorizedLauncher(Launcher):
 
     def _run_group(self, configs: dict[int, DictConfig]) -> dict[int, JobReturn]:
         """Prepare the group's jobs (at most max_models at a time), train them as one, finish each."""
+        from nnlab.train.build import sharing_datasets
+
         returns, pending, cap = {}, list(configs), self.max_models
         while pending:
-            batch, cap = self._prepare(configs, pending, cap, returns)
-            if batch:
-                self._train_and_finish(batch)
+            with sharing_datasets():  # jobs that differ in lr, not in seed, hold one copy of the data
+                batch, cap = self._prepare(configs, pending, cap, returns)
+                if batch:
+                    self._train_and_finish(batch)
         return returns
 
     def _prepare(self, configs, pending: list[int], cap: int | None, returns: dict):

@@ -72,16 +72,19 @@ class TensorBatcher:
 
 # Float pixels on a device, per uint8 tensor: the jobs of a group that share a dataset share one
 # copy (16 Fashion-MNIST jobs would otherwise hold 16 copies of 170 MB).
-_RESIDENT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Keyed by id, as tensors cannot be dictionary keys (== compares elements); an entry goes when its
+# tensor does.
+_RESIDENT: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
 def resident_pixels(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     if x.dtype != torch.uint8:
         return pixels(x.to(device))  # float inputs already are what training sees (no copy on CPU)
-    per_device = _RESIDENT.setdefault(x, {})
-    if device not in per_device:
-        per_device[device] = pixels(x.to(device))
-    return per_device[device]
+    key = (id(x), device)
+    if key not in _RESIDENT:
+        _RESIDENT[key] = pixels(x.to(device))
+        weakref.finalize(x, _RESIDENT.pop, key, None)
+    return _RESIDENT[key]
 
 
 def fits_on_device(split: Split, device: torch.device) -> bool:

@@ -57,8 +57,9 @@ def compatibility(cfg: DictConfig) -> tuple[str | None, str | None]:
 
 
 def _carried_per_model_or_job(key: str) -> bool:
-    return (key in PER_MODEL or key in PER_JOB or key.startswith(PER_MODEL_UNDER + PER_JOB_UNDER)
-            or key.split(".")[0] == "logger")
+    if key.endswith(("._target_", "._partial_")) and key.startswith(PER_MODEL_UNDER):
+        return False  # the kind of schedule is shared; only its parameters are each model's
+    return key in PER_MODEL or key in PER_JOB or key.startswith(PER_MODEL_UNDER + PER_JOB_UNDER)
 
 
 def _flatten(node, prefix: str = "") -> dict:
