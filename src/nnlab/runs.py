@@ -387,7 +387,8 @@ class CheckpointWriter:
         self.last_write = time.monotonic()
 
     def record(self, state: dict, improved: bool) -> None:
-        state = _snapshot(state)
+        # The run's config is written once and never changed: shared, not copied every epoch.
+        state = {k: v if k == "config" else _snapshot(v) for k, v in state.items()}
         self.pending["last.pt"] = state
         if improved:
             self.pending["best.pt"] = state

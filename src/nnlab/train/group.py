@@ -13,6 +13,7 @@ free memory, estimated from the first model's parameters and activations).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nnlab import plots
 from nnlab.errors import as_user_error
 from nnlab.models.modes import evaluating
 from nnlab.train import task
@@ -233,14 +235,20 @@ def finish_each(jobs: list[task.Job], outcomes: list[task.Outcome],
     """`task.finish` for every job: (their results, the exit code of an interruption or None).
     A job that ends in an error is handed to `on_error` and the others still finish."""
     results, exit_code = [], None
-    for position, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
-        try:
-            results.append(task.finish(job, outcome))
-        except SystemExit as ex:  # interrupted: its record is whole; the sweep stops after the group
-            exit_code = ex.code if isinstance(ex.code, int) else 1
-            results.append(None)
-        except Exception as ex:
-            job.log.error("job failed: %s", as_user_error(ex) or ex)  # its train.log, as a solo run's
-            on_error(position, ex)
-            results.append(None)
+    with plots.rendering_in_parallel() if len(jobs) > 1 else contextlib.nullcontext():
+        for position, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
+            result, code = _finish(job, outcome, lambda ex, position=position: on_error(position, ex))
+            results.append(result)
+            exit_code = exit_code if code is None else code
     return results, exit_code
+
+
+def _finish(job: task.Job, outcome: task.Outcome, on_error) -> tuple[object, int | None]:
+    try:
+        return task.finish(job, outcome), None
+    except SystemExit as ex:  # interrupted: its record is whole; the sweep stops after the group
+        return None, ex.code if isinstance(ex.code, int) else 1
+    except Exception as ex:
+        job.log.error("job failed: %s", as_user_error(ex) or ex)  # its train.log, as a solo run's
+        on_error(ex)
+        return None, None
