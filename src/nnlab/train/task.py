@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from nnlab import plots
 from nnlab.errors import UserError
 from nnlab.probes import ProbeContext
-from nnlab.runs import CheckpointWriter, RunFolder, is_finished
+from nnlab.runs import CheckpointWriter, MetricsWriter, RunFolder, is_finished
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 from nnlab.train import record
 from nnlab.train.build import Parts, build
@@ -262,14 +262,19 @@ class EpochRecords:
         self.job, self.trainer, self.index = job, trainer, index
         has_tracker = bool(cfg.logger.get("_target_"))
         self.tracker = instantiate(cfg.logger, run_dir=job.folder.path) if has_tracker else None
-        self.checkpoints = CheckpointWriter(job.folder) if cfg.checkpoint else None
+        # A group's jobs take turns writing: each waits longer (runs.MetricsWriter, CheckpointWriter)
+        self.metrics = MetricsWriter(job.folder, sharing=trainer.size)
+        self.checkpoints = None
+        if cfg.checkpoint:
+            self.checkpoints = CheckpointWriter(job.folder, sharing=trainer.size,
+                                                before_write=self.metrics.flush)
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.log_every = max(1, cfg.epochs // 20)
         self.logged_epochs = (job.start_epoch, cfg.epochs)
 
     def on_epoch_end(self, row: dict, improved: bool) -> None:
         job = self.job
-        job.folder.append_metrics(row)
+        self.metrics.record(row)
         if self.tracker is not None:
             self.tracker.log(row)
         if self.checkpoints is not None:
@@ -284,6 +289,7 @@ class EpochRecords:
             self.tracker.close()
 
     def flush(self) -> None:
+        self.metrics.flush()
         if self.checkpoints is not None:
             self.checkpoints.flush()
 
