@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all lint bench clean reproduce
+.PHONY: help install run test test-all lint bench gpu-check clean reproduce
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ lint: install ## ruff: lint and import order
 
 bench: install ## benchmarks -> BENCHMARKS.md (minutes; on a quiet machine); ARGS=--quick, --only SECTION...
 	$(PY) scripts/bench.py $(ARGS)
+
+gpu-check: install ## on a CUDA machine: every CUDA path (train, pinned batches, determinism, attacks, forked and vectorized sweeps, bench); prints PASS/FAIL per check
+	$(PY) scripts/gpu_check.py $(ARGS)
 
 clean: ## remove run outputs, caches and build files (keeps .venv and data/)
 	rm -rf outputs multirun build dist .pytest_cache .ruff_cache src/*.egg-info

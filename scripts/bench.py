@@ -13,6 +13,8 @@ Sections (one module each beside this file):
   startup   `nnlab train` end to end vs `python -c "import torch"`          (bench_commands.py)
   sweep     8 toy jobs, joblib launcher with 2 workers vs sequential        (bench_commands.py)
   cuda      samples/s on the GPU: bf16 autocast, channels_last, torch.compile (bench_cuda.py)
+  vectorized  sweeps with hydra/launcher=vectorized vs the basic launcher: 64 spiral jobs, 1000
+            XOR initialisations, 16 Fashion-MNIST MLPs                       (bench_vectorized.py)
 
 Run it on a quiet machine: other processes on the cores make every timing meaningless. Progress
 goes to stderr; the markdown goes to stdout and to --out, rewritten after each section.
@@ -35,8 +37,10 @@ from bench_commands import startup, sweep
 from bench_common import REPO, Options, say, table
 from bench_cuda import section as cuda
 from bench_pipeline import section as training
+from bench_vectorized import section as vectorized
 
-SECTIONS = {"training": training, "attacks": attacks, "startup": startup, "sweep": sweep, "cuda": cuda}
+SECTIONS = {"training": training, "attacks": attacks, "startup": startup, "sweep": sweep, "cuda": cuda,
+            "vectorized": vectorized}
 
 
 def cpu_model() -> str:

@@ -71,3 +71,16 @@ def test_non_resident_batcher_gives_the_same_batches():
     for (xa, ya), (xb, yb) in zip(kept, streamed, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
         assert xb.dtype == torch.float32 and xb.max() <= 1
+
+
+def test_batchers_of_one_uint8_split_share_its_float_pixels():
+    from nnlab.data.batcher import _RESIDENT
+
+    split = Split(torch.randint(0, 256, (10, 1, 4, 4), dtype=torch.uint8),
+                  torch.zeros(10, dtype=torch.long))
+    a = TensorBatcher(split, 4, torch.device("cpu"), shuffle=False)
+    b = TensorBatcher(split, 8, torch.device("cpu"), shuffle=True)
+    assert a.x is b.x and a.x.dtype == torch.float32
+    entries = len(_RESIDENT)
+    del a, b, split
+    assert len(_RESIDENT) == entries - 1  # released with the split

@@ -24,8 +24,8 @@ def _boom(*args, **kwargs):
     raise RuntimeError("boom")
 
 
-def _fit_fails(monkeypatch):
-    monkeypatch.setattr("nnlab.train.task.fit", _boom)
+def _loop_fails(monkeypatch):
+    monkeypatch.setattr("nnlab.train.task.train_models", _boom)
 
 
 def _probe_fails_during_training(monkeypatch):
@@ -46,12 +46,12 @@ def _as_configured(monkeypatch):
 
 @pytest.mark.parametrize(("arrange", "overrides", "code"), [
     (_as_configured, [], 0),
-    (_fit_fails, [], 1),
+    (_loop_fails, [], 1),
     (_probe_fails_during_training, [], 1),
     (_probe_fails_at_the_end, [], 1),
     (_interrupted, [], 130),
     (_as_configured, ["optimizer=sgd", "optimizer.lr=1e30"], 3),
-], ids=["completed", "fit raises", "probe raises in an epoch", "probe raises at the end",
+], ids=["completed", "the loop raises", "probe raises in an epoch", "probe raises at the end",
         "interrupted", "diverged"])
 def test_signal_handlers_are_given_back_on_every_way_out(monkeypatch, arrange, overrides, code):
     def mine(signum, frame):  # the handlers of whoever called run(), e.g. a sweep launcher

@@ -39,9 +39,9 @@ def interrupt_after(monkeypatch, epoch: int, sig: int = signal.SIGINT) -> None:
     as a Ctrl-C landing at that moment would: the run stops after that epoch."""
     append = RunFolder.append_metrics
 
-    def append_then_signal(self, row):
-        append(self, row)
-        if row["epoch"] == epoch:
+    def append_then_signal(self, *rows):
+        append(self, *rows)
+        if any(row["epoch"] == epoch for row in rows):
             signal.raise_signal(sig)
 
     monkeypatch.setattr(RunFolder, "append_metrics", append_then_signal)

@@ -59,6 +59,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from hydra.types import RunMode
 
     from hydra_plugins.nnlab_launcher.forking_joblib_launcher import ForkingJoblibLauncher
+    from hydra_plugins.nnlab_launcher.vectorized_launcher import VectorizedLauncher
     from nnlab import errors, schema
     from nnlab.runs import discard_unused_run_folder, record_failed_job
     from nnlab.train import sweeps
@@ -71,6 +72,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     # Hydra finds plugins by scanning the hydra_plugins folders, which misses ours in an editable
     # install (setuptools maps it through an import hook); registering it by hand always works.
     Plugins.instance().register(ForkingJoblibLauncher)
+    Plugins.instance().register(VectorizedLauncher)
 
     @hydra.main(version_base="1.3", config_path="pkg://nnlab.configs", config_name=config_name)
     def app(cfg):

@@ -11,6 +11,7 @@ On CUDA, a split whose float pixels would take more than half of the free GPU me
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -24,7 +25,7 @@ class TensorBatcher:
         self.device = device
         self.resident = fits_on_device(split, device) if resident is None else resident
         if self.resident:
-            self.x = pixels(split.x.to(device))
+            self.x = resident_pixels(split.x, device)
         else:
             self.x = split.x.pin_memory() if device.type == "cuda" else split.x
         self.y = split.y.to(device)
@@ -36,9 +37,14 @@ class TensorBatcher:
     def __len__(self) -> int:
         return math.ceil(len(self.y) / self.batch_size)
 
+    def epoch_order(self) -> torch.Tensor | None:
+        """The next epoch's permutation of the split (None without shuffling): drawn from this
+        batcher's generator, so a model trained in a group sees the batches it would alone."""
+        return torch.randperm(len(self.y), generator=self.generator) if self.shuffle else None
+
     def __iter__(self):
         n = len(self.y)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        order = self.epoch_order()
         # One copy of the permutation per device involved, made once per epoch.
         order_x = order.to(self.x.device) if order is not None else None
         order_y = order_x if order is None or self.x.device == self.y.device else order.to(self.y.device)
@@ -62,6 +68,23 @@ class TensorBatcher:
         self.generator.set_state(state["order"])
         if self.augment and "augment" in state:
             self.augment.generator.set_state(state["augment"])
+
+
+# Float pixels on a device, per uint8 tensor: the jobs of a group that share a dataset share one
+# copy (16 Fashion-MNIST jobs would otherwise hold 16 copies of 170 MB).
+# Keyed by id, as tensors cannot be dictionary keys (== compares elements); an entry goes when its
+# tensor does.
+_RESIDENT: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
+def resident_pixels(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if x.dtype != torch.uint8:
+        return pixels(x.to(device))  # float inputs already are what training sees (no copy on CPU)
+    key = (id(x), device)
+    if key not in _RESIDENT:
+        _RESIDENT[key] = pixels(x.to(device))
+        weakref.finalize(x, _RESIDENT.pop, key, None)
+    return _RESIDENT[key]
 
 
 def fits_on_device(split: Split, device: torch.device) -> bool:

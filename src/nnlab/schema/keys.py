@@ -127,19 +127,25 @@ def group_options(group: str) -> list[str]:
 
     if not HydraConfig.initialized():
         return _shipped_options(group)
+    sources = tuple((s.schema, s.path) for s in HydraConfig.get().runtime.config_sources)
+    return list(_options_in(sources, group))
+
+
+@functools.lru_cache(maxsize=256)  # a sweep validates every job: list each folder once
+def _options_in(sources: tuple, group: str) -> tuple[str, ...]:
     found = set()
-    for source in HydraConfig.get().runtime.config_sources:
-        if source.schema == "file":
-            folder = PathLib(source.path) / group
+    for schema, path in sources:
+        if schema == "file":
+            folder = PathLib(path) / group
             found |= {p.stem for p in folder.glob("*.yaml")} if folder.is_dir() else set()
-        elif source.schema == "pkg":
+        elif schema == "pkg":
             try:
-                folder = resources.files(source.path) / group
+                folder = resources.files(path) / group
             except ModuleNotFoundError:
                 continue
             if folder.is_dir():
                 found |= {p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")}
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def _shipped_options(group: str) -> list[str]:

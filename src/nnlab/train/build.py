@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from nnlab.data.augment import Augment
 from nnlab.data.batcher import TensorBatcher
@@ -37,7 +39,7 @@ class Parts:
 
 
 def build(cfg: DictConfig, device: torch.device) -> Parts:
-    data = instantiate(cfg.dataset)
+    data = dataset(cfg.dataset)
     model = build_model(cfg.model, data).to(device)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
@@ -48,6 +50,31 @@ def build(cfg: DictConfig, device: torch.device) -> Parts:
     probes = {name: instantiate(node) for name, node in (cfg.get("probe") or {}).items()}
     return Parts(data, Learner(model, optimizer, scheduler), train_step(cfg, data, loss_fn, device),
                  loss_fn, batches(cfg, data, device), monitor, probes)
+
+
+_SHARED_DATASETS: list[dict] = []  # while sharing_datasets() is on: resolved config -> dataset
+
+
+@contextlib.contextmanager
+def sharing_datasets():
+    """Jobs built inside whose dataset configs resolve alike get one dataset object: the jobs of a
+    group that differ in lr but not in seed hold one copy of the data, and their stack reads it
+    without copying (train/stack.py). Released at the end of the block."""
+    _SHARED_DATASETS.append({})
+    try:
+        yield
+    finally:
+        _SHARED_DATASETS.pop()
+
+
+def dataset(node: DictConfig):
+    if not _SHARED_DATASETS:
+        return instantiate(node)
+    key = json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True, default=str)
+    cache = _SHARED_DATASETS[-1]
+    if key not in cache:
+        cache[key] = instantiate(node)
+    return cache[key]
 
 
 def train_step(cfg: DictConfig, data, loss_fn, device: torch.device) -> TrainStep:

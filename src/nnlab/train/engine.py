@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -102,9 +103,9 @@ def _nothing(row: dict, improved: bool) -> None:
 class Hooks:
     """What hangs off the loop without changing what it computes."""
 
-    on_epoch_end: Callable[[dict, bool], None] = _nothing  # (metrics row, best so far?)
-    probes: Sequence = ()  # each gets probe.after_epoch(epoch, model)
-    step_guard: Callable = contextlib.nullcontext  # each step runs inside step_guard()
+    on_epoch_end: Callable[[dict, bool], None] = _nothing  # fit's one model: (row, best so far?)
+    probes: Sequence = ()  # fit's one model: each gets probe.after_epoch(epoch, model)
+    step_guard: Callable = contextlib.nullcontext  # each step, and each epoch's records, run inside
     progress: bool = False  # a tqdm bar over the steps
 
 
@@ -139,36 +140,141 @@ def train_one_epoch(learner: Learner, train_step: Callable[..., StepResult], bat
     return float(total_loss) / total, float(total_correct) / total
 
 
-def fit(learner: Learner, train_step: Callable[..., StepResult], loss_fn: Callable,
-        batches: Batches, epochs: range, monitor: Monitor, hooks: Hooks | None = None) -> str:
-    """Train over `epochs` (e.g. range(1, 11), or range(k + 1, 11) to continue after epoch k);
-    returns 'completed' or 'early_stopped'. `loss_fn(logits, y)` evaluates every split.
+class Ending(NamedTuple):
+    """How one model's training ended."""
 
-    Raises Diverged on a non-finite training loss, after the epochs before it were recorded.
+    status: str  # completed, early_stopped or diverged
+    failure: Diverged | None = None  # what made it diverge
+
+
+@dataclass
+class Member:
+    """One model's own bookkeeping in the loop. A solo run has one member; a group of M models
+    trained as one stacked model (train/stack.py) has M, each with its monitor, its probes and
+    its records, so each model stops, diverges and is recorded alone."""
+
+    monitor: Monitor
+    model: torch.nn.Module  # what the probes analyse (in a group: a module viewing its slice)
+    on_epoch_end: Callable[[dict, bool], None] = _nothing  # (metrics row, best so far?)
+    probes: Sequence = ()  # each gets probe.after_epoch(epoch, model)
+
+
+@dataclass
+class EpochResult:
+    """One training pass, per model: mean loss and accuracy, and the models that diverged in it."""
+
+    loss: list[float]
+    acc: list[float]
+    diverged: dict[int, Diverged] = field(default_factory=dict)
+
+
+class SoloTrainer:
+    """One model, its optimizer and schedule: what `train_models` drives for a run of its own.
+
+    A trainer says how one epoch trains its models, how they evaluate, which learning rate each
+    uses and how the schedule steps; the loop around it is the same for one model or many.
+    """
+
+    size = 1
+
+    def __init__(self, learner: Learner, train_step: Callable[..., StepResult], loss_fn: Callable,
+                 batches: Batches):
+        self.learner, self.train_step, self.loss_fn, self.batches = learner, train_step, loss_fn, batches
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches.train)
+
+    def lrs(self) -> list[float]:
+        return [self.learner.optimizer.param_groups[0]["lr"]]
+
+    def train_epoch(self, epoch: int, step_guard, bar) -> EpochResult:
+        try:
+            loss, acc = train_one_epoch(self.learner, self.train_step, self.batches.train, epoch,
+                                        step_guard, bar)
+        except Diverged as ex:
+            return EpochResult([math.nan], [math.nan], {0: ex})
+        return EpochResult([loss], [acc])
+
+    def evaluate(self) -> dict[str, tuple[list[float], list[float]]]:
+        out = {}
+        for name, split_batches in self.batches.evaluate.items():
+            loss, acc = evaluate(self.learner.model, split_batches, self.loss_fn)
+            out[name] = ([loss], [acc])
+        return out
+
+    def schedule(self) -> None:
+        if self.learner.scheduler is not None:
+            self.learner.scheduler.step()
+
+    def retire(self, index: int) -> None:
+        pass  # the loop simply ends: nothing else trains
+
+
+def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks | None = None
+                 ) -> list[Ending]:
+    """The loop: train `trainer`'s models over `epochs` (e.g. range(1, 11), or range(k + 1, 11) to
+    continue after epoch k); returns each model's Ending.
+
+    Per epoch: one training pass, then (for the models still training) an evaluation of every
+    other split, the schedule's step, each model's row, monitor, probes and `on_epoch_end`. A
+    model that diverges or stops early is retired and the others go on; the loop ends when none
+    trains. The epoch's records of all models are written inside one `step_guard()`, so a Ctrl-C
+    leaves every model with the same epochs recorded.
     """
     hooks = hooks or Hooks()
-    model, optimizer, scheduler = learner.model, learner.optimizer, learner.scheduler
-    total_steps = len(epochs) * len(batches.train)
+    endings: list[Ending | None] = [None] * trainer.size
+    total_steps = len(epochs) * trainer.steps_per_epoch
     with tqdm(total=total_steps, disable=not hooks.progress, unit="step", dynamic_ncols=True) as bar:
         for epoch in epochs:
             started = time.perf_counter()
             bar.set_description(f"epoch {epoch}/{epochs[-1]}")
-            lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
-            train_loss, train_acc = train_one_epoch(learner, train_step, batches.train, epoch,
-                                                    hooks.step_guard, bar)
-            row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
-            for name, split_batches in batches.evaluate.items():
-                row[f"{name}_loss"], row[f"{name}_acc"] = evaluate(model, split_batches, loss_fn)
-            if scheduler is not None:
-                scheduler.step()
-            row["lr"] = lr
-            row["seconds"] = time.perf_counter() - started
-            improved = monitor.update(epoch, row[monitor.metric])
-            for probe in hooks.probes:
-                probe.after_epoch(epoch, model)
-            hooks.on_epoch_end(row, improved)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "acc"))
-                             and not math.isnan(v)}, refresh=False)
-            if monitor.should_stop:
-                return "early_stopped"
-    return "completed"
+            lrs = trainer.lrs()  # the rates this epoch trains with
+            result = trainer.train_epoch(epoch, hooks.step_guard, bar)
+            for index, failure in result.diverged.items():
+                endings[index] = Ending("diverged", failure)
+                trainer.retire(index)
+            training = [i for i, ending in enumerate(endings) if ending is None]
+            if not training:
+                break
+            evaluated = trainer.evaluate()
+            trainer.schedule()
+            seconds = time.perf_counter() - started
+            with hooks.step_guard():
+                for i in training:
+                    row = {"epoch": epoch, "train_loss": result.loss[i], "train_acc": result.acc[i]}
+                    for name, (losses, accs) in evaluated.items():
+                        row[f"{name}_loss"], row[f"{name}_acc"] = losses[i], accs[i]
+                    row["lr"], row["seconds"] = lrs[i], seconds
+                    member = members[i]
+                    improved = member.monitor.update(epoch, row[member.monitor.metric])
+                    for probe in member.probes:
+                        probe.after_epoch(epoch, member.model)
+                    member.on_epoch_end(row, improved)
+                    if member.monitor.should_stop:
+                        endings[i] = Ending("early_stopped")
+                        trainer.retire(i)
+            if trainer.size == 1:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "acc"))
+                                 and not math.isnan(v)}, refresh=False)
+            else:
+                bar.set_postfix({"training": f"{sum(e is None for e in endings)}/{trainer.size}"},
+                                refresh=False)
+            if all(ending is not None for ending in endings):
+                break
+    return [ending or Ending("completed") for ending in endings]
+
+
+def fit(learner: Learner, train_step: Callable[..., StepResult], loss_fn: Callable,
+        batches: Batches, epochs: range, monitor: Monitor, hooks: Hooks | None = None) -> str:
+    """One model: `train_models` with a SoloTrainer; returns 'completed' or 'early_stopped'.
+    `loss_fn(logits, y)` evaluates every split.
+
+    Raises Diverged on a non-finite training loss, after the epochs before it were recorded.
+    """
+    hooks = hooks or Hooks()
+    member = Member(monitor, learner.model, hooks.on_epoch_end, hooks.probes)
+    [ending] = train_models(SoloTrainer(learner, train_step, loss_fn, batches), [member], epochs, hooks)
+    if ending.failure is not None:
+        raise ending.failure
+    return ending.status

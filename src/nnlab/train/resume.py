@@ -103,14 +103,17 @@ def cut_metrics_back(folder: RunFolder, epoch: int) -> None:
     folder.rewrite_metrics([r for r in folder.read_metrics_rows() if int(r["epoch"]) <= epoch])
 
 
-def checkpoint_state(parts, row: dict, config: dict) -> dict:
+def checkpoint_state(parts, row: dict, config: dict, saved: dict | None = None) -> dict:
     """What checkpoints/*.pt hold after the epoch of `row`: everything `restore` needs for the
-    resumed run to compute what the run that never stopped would have."""
+    resumed run to compute what the run that never stopped would have. `saved` gives the model's
+    and optimizer's states when `parts` do not hold them (a model trained in a group: its slice
+    of the stack, in the form a run of its own saves)."""
     learner = parts.learner
+    saved = saved or {"model": learner.model.state_dict(), "optimizer": learner.optimizer.state_dict()}
     return {
         "epoch": row["epoch"],
-        "model": learner.model.state_dict(),
-        "optimizer": learner.optimizer.state_dict(),
+        "model": saved["model"],
+        "optimizer": saved["optimizer"],
         "scheduler": learner.scheduler.state_dict() if learner.scheduler is not None else None,
         "rng": {"torch": torch.get_rng_state(), "batcher": parts.batches.train.state_dict(),
                 "train_step": parts.train_step.state_dict()},  # e.g. PGD's random starts

@@ -4,14 +4,22 @@ Config nodes become plain PyTorch objects in build.py; `engine.fit` never sees a
 folder gets metrics.csv (a row per epoch), summary.json, checkpoints/{best,last}.pt and plots/.
 A run starts fresh, continues an earlier one (`resume=RUN_DIR`), or, in a sweep run again with
 `skip_completed=true`, returns what a completed earlier job in its folder found.
+
+`run` is three steps: `prepare` (folder, objects, records at the start), `train` and `finish`
+(figures, how it ended). `train` takes a list of prepared jobs: a run of its own is a list of
+one; the vectorized launcher (train/group.py) prepares a sweep's compatible jobs one by one,
+trains them together as one stacked model, and finishes each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -21,11 +29,11 @@ from omegaconf import DictConfig, OmegaConf
 from nnlab import plots
 from nnlab.errors import UserError
 from nnlab.probes import ProbeContext
-from nnlab.runs import CheckpointWriter, RunFolder, is_finished
+from nnlab.runs import CheckpointWriter, MetricsWriter, RunFolder, is_finished
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 from nnlab.train import record
 from nnlab.train.build import Parts, build
-from nnlab.train.engine import Diverged, Hooks, fit
+from nnlab.train.engine import Hooks, Member, SoloTrainer, train_models
 from nnlab.train.resume import (
     check_epochs_left,
     check_resumable,
@@ -42,13 +50,58 @@ __all__ = ["build", "objective", "run"]  # build: for scripts and tests that wan
 
 
 def run(cfg: DictConfig) -> dict:
-    """Train the run `cfg` describes into its folder; returns its summary (or its objective)."""
+    """Train the run `cfg` describes into its folder; returns its summary (or its objective).
+
+    Inside `preparing_only()`, returns the prepared Job untrained instead (see there)."""
+    job = prepare(cfg)
+    if isinstance(job, Skipped):
+        return job.result
+    if _PREPARING_ONLY:
+        return job
+    [outcome] = train([job])
+    return finish(job, outcome)
+
+
+@dataclass
+class Job:
+    """A run on its way through training: its config, folder, objects and records."""
+
+    cfg: DictConfig
+    folder: RunFolder
+    parts: Parts
+    device: torch.device
+    start_epoch: int
+    summary: dict
+    log: logging.Logger = log  # a job trained in a group logs to its own train.log
+
+
+class Skipped(NamedTuple):
+    result: object  # skip_completed: what the completed earlier run returns
+
+
+_PREPARING_ONLY: list = []
+
+
+@contextlib.contextmanager
+def preparing_only():
+    """Inside, `run(cfg)` stops after `prepare` and returns the Job. The vectorized launcher runs
+    a group's jobs this way through Hydra's own job runner (so each gets its .hydra/, train.log
+    and the CLI's validation and failure records), then trains them together."""
+    _PREPARING_ONLY.append(True)
+    try:
+        yield
+    finally:
+        _PREPARING_ONLY.pop()
+
+
+def prepare(cfg: DictConfig) -> Job | Skipped:
+    """Everything before the first epoch: the folder, the objects, summary.json `running`."""
     folder, cfg, resuming = choose_run_folder(cfg)
     if not resuming:
         previous = previous_outcome(folder) if cfg.skip_completed else None
         if previous is not None:
             log.info("skip_completed: %s already completed; skipped", folder.path)
-            return objective(cfg, previous)
+            return Skipped(objective(cfg, previous))
         refuse_a_used_folder(folder)
     checkpoint = last_checkpoint(folder, cfg) if resuming else None
 
@@ -57,10 +110,13 @@ def run(cfg: DictConfig) -> dict:
     start_epoch, summary = continue_from(checkpoint, folder, parts) if resuming else (1, {})
     summary = start_record(folder, cfg, parts, device, summary, start_epoch)
     start_probes(parts, cfg, start_epoch, device, folder)
+    return Job(cfg, folder, parts, device, start_epoch, summary)
 
-    outcome = train(cfg, folder, parts, start_epoch, summary)
-    write_figures(folder, parts, device, cfg, outcome.status)
-    return conclude(cfg, folder, summary, outcome)
+
+def finish(job: Job, outcome: Outcome):
+    """Figures, then how the run ended: its result, or an error with its exit code."""
+    write_figures(job.folder, job.parts, job.device, job.cfg, outcome.status)
+    return conclude(job, outcome)
 
 
 # --- before training ---------------------------------------------------------------------------
@@ -159,47 +215,83 @@ class Outcome:
     exit_code: int = 0  # 128 + the signal that interrupted it
 
 
-def train(cfg: DictConfig, folder: RunFolder, parts: Parts, start_epoch: int, summary: dict) -> Outcome:
-    """`fit` with the run's bookkeeping: metrics, checkpoints and the tracker after every epoch
-    (held together against Ctrl-C), and summary.json at the end, whatever the end was. The signal
-    handlers installed here are given back on every way out."""
-    tracker = instantiate(cfg.logger, run_dir=folder.path) if cfg.logger.get("_target_") else None
-    checkpoints = CheckpointWriter(folder)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    log_every = max(1, cfg.epochs // 20)
+def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
+    """Train the jobs (one, or a group that `trainer(jobs)` trains as one stacked model), with
+    each job's bookkeeping: metrics, checkpoints and tracker after every epoch (held together
+    against Ctrl-C), and summary.json at the end, whatever the end was. The signal handlers
+    installed here are given back on every way out."""
+    cfg, start_epoch = jobs[0].cfg, jobs[0].start_epoch
     started = time.perf_counter()
     with StopSignals() as signals:
-
-        def on_epoch_end(row: dict, improved: bool) -> None:
-            with signals.deferred():  # a Ctrl-C waits until the epoch's records agree
-                folder.append_metrics(row)
-                if tracker is not None:
-                    tracker.log(row)
-                if cfg.checkpoint:
-                    checkpoints.record(checkpoint_state(parts, row, config), improved)
-            if row["epoch"] % log_every == 0 or row["epoch"] in (start_epoch, cfg.epochs):
-                log.info("epoch %d: %s", row["epoch"], record.format_metrics(row))
-
-        hooks = Hooks(on_epoch_end, list(parts.probes.values()), signals.deferred,
-                      show_progress(cfg.progress))
+        trainer = trainer(jobs) if trainer is not None else solo_trainer(jobs[0])
+        records = [EpochRecords(job, trainer, index) for index, job in enumerate(jobs)]
+        members = [Member(job.parts.monitor, job.parts.model, rec.on_epoch_end,
+                          list(job.parts.probes.values())) for job, rec in zip(jobs, records, strict=True)]
+        hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress))
         try:
-            outcome = Outcome(fit(parts.learner, parts.train_step, parts.loss_fn, parts.batches,
-                                  range(start_epoch, cfg.epochs + 1), parts.monitor, hooks))
-        except Diverged as ex:
-            outcome = Outcome("diverged", failure=ex)
+            endings = train_models(trainer, members, range(start_epoch, cfg.epochs + 1), hooks)
+            outcomes = [Outcome(ending.status, failure=ending.failure) for ending in endings]
         except KeyboardInterrupt:
-            outcome = Outcome("interrupted", exit_code=signals.exit_code)
+            outcomes = [Outcome("interrupted", exit_code=signals.exit_code) for _ in jobs]
         finally:
-            if tracker is not None:
-                tracker.close()
-        with signals.shielded():  # the run's record is written whole, whatever arrives now
-            checkpoints.flush()
-            summary.update(record.results(folder, parts.monitor, outcome.status,
-                                          time.perf_counter() - started))
-            if outcome.failure is not None:
-                summary["error"] = str(outcome.failure)
-            folder.write_summary(summary)
-    return outcome
+            for rec in records:
+                rec.close()
+        with signals.shielded():  # the runs' records are written whole, whatever arrives now
+            seconds = time.perf_counter() - started
+            for job, rec, outcome in zip(jobs, records, outcomes, strict=True):
+                rec.flush()
+                job.summary.update(record.results(job.folder, job.parts.monitor, outcome.status, seconds))
+                if outcome.failure is not None:
+                    job.summary["error"] = str(outcome.failure)
+                job.folder.write_summary(job.summary)
+    return outcomes
+
+
+def solo_trainer(job: Job) -> SoloTrainer:
+    parts = job.parts
+    return SoloTrainer(parts.learner, parts.train_step, parts.loss_fn, parts.batches)
+
+
+class EpochRecords:
+    """What one job writes after each epoch: its metrics row, its tracker, its checkpoints (the
+    model's and optimizer's states as `trainer.saved_state(index)` gives them, when it can), and a
+    log line now and then."""
+
+    def __init__(self, job: Job, trainer, index: int):
+        cfg = job.cfg
+        self.job, self.trainer, self.index = job, trainer, index
+        has_tracker = bool(cfg.logger.get("_target_"))
+        self.tracker = instantiate(cfg.logger, run_dir=job.folder.path) if has_tracker else None
+        # A group's jobs take turns writing: each waits longer (runs.MetricsWriter, CheckpointWriter)
+        self.metrics = MetricsWriter(job.folder, sharing=trainer.size)
+        self.checkpoints = None
+        if cfg.checkpoint:
+            self.checkpoints = CheckpointWriter(job.folder, sharing=trainer.size,
+                                                before_write=self.metrics.flush)
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.log_every = max(1, cfg.epochs // 20)
+        self.logged_epochs = (job.start_epoch, cfg.epochs)
+
+    def on_epoch_end(self, row: dict, improved: bool) -> None:
+        job = self.job
+        self.metrics.record(row)
+        if self.tracker is not None:
+            self.tracker.log(row)
+        if self.checkpoints is not None:
+            saved = getattr(self.trainer, "saved_state", None)
+            self.checkpoints.record(checkpoint_state(job.parts, row, self.config,
+                                                     saved(self.index) if saved else None), improved)
+        if row["epoch"] % self.log_every == 0 or row["epoch"] in self.logged_epochs:
+            job.log.info("epoch %d: %s", row["epoch"], record.format_metrics(row))
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.close()
+
+    def flush(self) -> None:
+        self.metrics.flush()
+        if self.checkpoints is not None:
+            self.checkpoints.flush()
 
 
 # --- after training ----------------------------------------------------------------------------
@@ -216,8 +308,9 @@ def write_figures(folder: RunFolder, parts: Parts, device, cfg: DictConfig, stat
                 probe.finish()
 
 
-def conclude(cfg: DictConfig, folder: RunFolder, summary: dict, outcome: Outcome):
+def conclude(job: Job, outcome: Outcome):
     """Say how the run ended: a result for the caller, or an error with the run's exit code."""
+    cfg, folder, summary, log = job.cfg, job.folder, job.summary, job.log
     if outcome.status == "diverged":
         raise UserError(f"run diverged: {outcome.failure}; lower optimizer.lr or the regularisation "
                         f"rate (metrics and checkpoints up to then are kept in {folder.path})", exit_code=3)

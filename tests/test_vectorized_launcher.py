@@ -1,0 +1,257 @@
+"""`hydra/launcher=vectorized` through the real CLI: each grouped job's run folder is the one a run
+of its own writes, its trajectory the one it would have had alone, and each model stops, diverges
+and is interrupted on its own."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import nnlab
+from train_helpers import interrupt_after
+
+TOY = ("dataset.n_samples=200", "epochs=3", "plots=false")
+
+
+def sweep(tmp_path: Path, name: str, launcher: str, *overrides: str, code: int = 0):
+    """`nnlab train -m OVERRIDES` into tmp_path/name with `launcher`; the finished process."""
+    proc = nnlab("train", "-m", f"hydra/launcher={launcher}", f"hydra.sweep.dir={name}",
+                 "progress=false", "cpu_threads=1", *overrides, cwd=tmp_path)
+    assert proc.returncode == code, proc.stderr[-3000:]
+    return proc
+
+
+def jobs(folder: Path) -> dict[tuple, Path]:
+    """Each job folder of a sweep by its overrides (Hydra numbers jobs the same way under both
+    launchers, but the overrides say what a job is)."""
+    out = {}
+    for job in sorted(p for p in folder.iterdir() if (p / "summary.json").is_file()):
+        out[tuple(json.loads((job / "summary.json").read_text())["overrides"])] = job
+    return out
+
+
+def metrics(job: Path) -> pd.DataFrame:
+    return pd.read_csv(job / "metrics.csv").drop(columns="seconds")
+
+
+def summary(job: Path) -> dict:
+    return json.loads((job / "summary.json").read_text())
+
+
+def assert_same_trajectories(alone: Path, together: Path, samples: int) -> None:
+    """Every loss within 1e-4 (relative) of the job run alone, every accuracy within one sample."""
+    solo, grouped = jobs(alone), jobs(together)
+    assert solo.keys() == grouped.keys() and solo
+    for key, job in grouped.items():
+        a, b = metrics(solo[key]), metrics(job)
+        assert list(a["epoch"]) == list(b["epoch"]), key
+        for column in a.columns:
+            assert list(a[column].isna()) == list(b[column].isna()), (key, column)
+            if a[column].isna().all():
+                continue  # a split this dataset does not have (val)
+            if column.endswith("_loss"):
+                assert (b[column] - a[column]).abs().max() <= 1e-4 * a[column].abs().max(), (key, column)
+            elif column.endswith("_acc"):
+                assert (b[column] - a[column]).abs().max() <= 1.0 / samples + 1e-9, (key, column)
+        assert summary(job)["status"] == summary(solo[key])["status"] == "completed"
+
+
+@pytest.mark.parametrize("overrides", [
+    ("model=mlp", "seed=0,1", "optimizer.lr=0.01,0.03"),
+    ("model=deep", "model.depth=6", "model.width=16", "model.activation=tanh",
+     "model.init=default,xavier_uniform", "seed=0,1"),
+    ("seed=0,1", "optimizer.lr=0.01,0.02", "optimizer.weight_decay=0,0.001",
+     "scheduler=exponential", "scheduler.gamma=0.5,0.9"),
+], ids=["mlp spiral", "deep tanh stack", "seed lr decay gamma at once"])
+def test_grouped_jobs_follow_the_trajectories_they_have_alone(tmp_path, overrides):
+    sweep(tmp_path, "basic", "basic", *TOY, *overrides)
+    proc = sweep(tmp_path, "vec", "vectorized", *TOY, *overrides)
+    assert_same_trajectories(tmp_path / "basic", tmp_path / "vec", samples=100)
+    grouped = jobs(tmp_path / "vec")
+    assert "trained in 1 group(s), 0 alone" in proc.stderr + proc.stdout
+    records = [summary(job)["vectorized"] for job in grouped.values()]
+    assert sorted(r["position"] for r in records) == list(range(len(grouped)))
+    assert {(r["group"], r["size"]) for r in records} == {(1, len(grouped))}
+
+
+def test_lenet_on_images_follows_its_solo_trajectory(tmp_path, fake_data):
+    images = ("dataset=mnist", f"dataset.root={fake_data}", "dataset.download=false", "model=lenet",
+              "dataset.val_size=20", "epochs=3", "plots=false", "batch_size=16", "seed=0,1",
+              "optimizer.lr=0.001,0.003")
+    sweep(tmp_path, "basic", "basic", *images)
+    sweep(tmp_path, "vec", "vectorized", *images)
+    assert_same_trajectories(tmp_path / "basic", tmp_path / "vec", samples=20)
+
+
+def test_a_vectorized_sweep_reports_what_the_basic_one_does(tmp_path):
+    overrides = (*TOY, "seed=0,1", "optimizer.lr=0.01,0.03")
+    sweep(tmp_path, "basic", "basic", *overrides)
+    sweep(tmp_path, "vec", "vectorized", *overrides)
+    a = pd.read_csv(tmp_path / "basic" / "report.csv")
+    b = pd.read_csv(tmp_path / "vec" / "report.csv")
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) == 4
+    assert list(a["status"]) == list(b["status"]) == ["completed"] * 4
+    for column in a.columns:
+        if column.endswith("_loss"):
+            assert ((a[column] - b[column]).abs() <= 1e-4 * a[column].abs()).all(), column
+
+
+def test_each_grouped_job_writes_a_whole_run_folder(tmp_path):
+    sweep(tmp_path, "vec", "vectorized", "dataset.n_samples=200", "epochs=2", "seed=0,1",
+          "probe=[boundary]", "probe.boundary.resolution=8")
+    for job in jobs(tmp_path / "vec").values():
+        for name in (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "train.log",
+                     "metrics.csv", "summary.json", "checkpoints/best.pt", "checkpoints/last.pt",
+                     "plots/learning_curves.png", "plots/decision_boundary.png",
+                     "boundary_snapshots.csv"):
+            assert (job / name).is_file(), (job, name)
+        log = (job / "train.log").read_text()
+        assert "epoch 1:" in log and "epoch 2:" in log and "completed after 2 epochs" in log
+        assert "seed=" in (job / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_dropout_groups_are_reproducible_and_draw_their_own_masks(tmp_path):
+    # two jobs with the same seed and settings: only their dropout masks can tell them apart
+    overrides = (*TOY, "model.dropout=0.5", "seed=0,0")
+    sweep(tmp_path, "one", "vectorized", *overrides)
+    sweep(tmp_path, "two", "vectorized", *overrides)
+    first, second = sorted((tmp_path / "one").glob("[0-9]")), sorted((tmp_path / "two").glob("[0-9]"))
+    for a, b in zip(first, second, strict=True):
+        pd.testing.assert_frame_equal(metrics(a), metrics(b))  # run twice: the same files
+    assert not metrics(first[0]).equals(metrics(first[1]))  # masks differ between the models
+
+
+def test_a_model_that_stops_early_stops_alone(tmp_path):
+    # min_delta 10: no epoch after the first improves, so patience 1 stops after epoch 2
+    overrides = ("dataset.n_samples=200", "epochs=4", "plots=false", "early_stopping.min_delta=10",
+                 "early_stopping.patience=1,100")
+    sweep(tmp_path, "vec", "vectorized", *overrides)
+    sweep(tmp_path, "basic", "basic", *overrides)
+    grouped, solo = jobs(tmp_path / "vec"), jobs(tmp_path / "basic")
+    ends = sorted((summary(job)["status"], summary(job)["epochs_completed"]) for job in grouped.values())
+    assert ends == [("completed", 4), ("early_stopped", 2)]
+    for key, job in grouped.items():
+        pd.testing.assert_frame_equal(metrics(job), metrics(solo[key]), rtol=1e-4)
+
+
+def test_a_diverging_model_is_frozen_and_the_others_finish_as_without_it(tmp_path):
+    sane = ("dataset.n_samples=200", "epochs=3", "plots=false", "optimizer=sgd", "model.activation=relu")
+    proc = sweep(tmp_path, "with", "vectorized", *sane, "optimizer.lr=1e30,0.1,0.05,0.01", code=1)
+    sweep(tmp_path, "without", "vectorized", *sane, "optimizer.lr=0.1,0.05,0.01")
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("nnlab: error: 1 of 4 jobs") and "diverged" in error
+    # Hydra's sweeper writes the value back as 1e+30
+    named = [line for line in (proc.stdout + proc.stderr).splitlines() if "optimizer.lr=1e+30" in line]
+    assert any("diverged" in line and "frozen" in line for line in named)  # the log names the job
+    with_it, without_it = jobs(tmp_path / "with"), jobs(tmp_path / "without")
+    diverged = [job for key, job in with_it.items() if "optimizer.lr=1e+30" in key]
+    assert summary(diverged[0])["status"] == "diverged"
+    for key, job in without_it.items():
+        pd.testing.assert_frame_equal(metrics(with_it[key]), metrics(job), check_exact=True)
+
+
+def test_ctrl_c_ends_the_running_group_interrupted_and_the_rest_not_run(tmp_path, monkeypatch):
+    interrupt_after(monkeypatch, 2)  # a real SIGINT while epoch 2's records are written
+    # batch sizes 16 and 32 cannot train together: two groups of two, the second never starts
+    proc = sweep(tmp_path, "vec", "vectorized", "dataset.n_samples=200", "epochs=5", "plots=false",
+                 "batch_size=16,32", "seed=0,1", code=128 + signal.SIGINT)
+    started = jobs(tmp_path / "vec")
+    assert len(started) == 2
+    for job in started.values():
+        assert summary(job)["status"] == "interrupted"
+        assert list(metrics(job)["epoch"]) == [1, 2]
+        assert (job / "checkpoints" / "last.pt").is_file()
+    report = nnlab("report", "vec", cwd=tmp_path)
+    assert report.stdout.count("not run") >= 2, report.stdout + proc.stderr
+
+
+def test_a_grouped_job_resumes_alone_where_it_stopped(tmp_path):
+    sweep(tmp_path, "vec", "vectorized", "dataset.n_samples=200", "epochs=2", "plots=false",
+          "seed=0,1", "optimizer.lr=0.01,0.03")
+    sweep(tmp_path, "basic", "basic", "dataset.n_samples=200", "epochs=4", "plots=false",
+          "seed=0,1", "optimizer.lr=0.01,0.03")
+    solo = {without_epochs(key): job for key, job in jobs(tmp_path / "basic").items()}
+    for key, job in jobs(tmp_path / "vec").items():
+        proc = nnlab("train", f"resume={job}", "epochs=4", "progress=false", "cpu_threads=1", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert summary(job)["status"] == "completed"
+        # the optimizer state saved from the stack is the model's own: the rest is as if alone
+        pd.testing.assert_frame_equal(metrics(job), metrics(solo[without_epochs(key)]), rtol=1e-4)
+
+
+def without_epochs(overrides: tuple) -> tuple:
+    return tuple(o for o in overrides if not o.startswith("epochs="))
+
+
+def test_jobs_that_cannot_train_together_run_alone_and_the_log_says_why(tmp_path):
+    proc = sweep(tmp_path, "vec", "vectorized", "dataset.n_samples=200", "epochs=2", "plots=false",
+                 "model.batchnorm=true,false", "seed=0,1", "optimizer.momentum=0.9,0.5",
+                 "optimizer=sgd")
+    log = proc.stderr + proc.stdout
+    assert log.count("trains alone: BatchNorm updates running statistics in place") == 4
+    assert "no other job of the sweep shares its settings" not in log  # seeds pair them up
+    done = jobs(tmp_path / "vec")
+    assert len(done) == 8 and all(summary(job)["status"] == "completed" for job in done.values())
+    for key, job in done.items():  # one group per momentum, of the two seeds without BatchNorm
+        expected = None if "model.batchnorm=True" in key else 2
+        assert summary(job).get("vectorized", {}).get("size") == expected, key
+
+
+def test_max_models_caps_a_group(tmp_path):
+    sweep(tmp_path, "vec", "vectorized", *TOY, "seed=0,1,2", "hydra.launcher.max_models=2")
+    done = jobs(tmp_path / "vec").values()
+    assert sorted(summary(job).get("vectorized", {}).get("size", 1) for job in done) == [1, 2, 2]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_a_bad_max_models_is_one_line(tmp_path, value):
+    proc = nnlab("train", "-m", "hydra/launcher=vectorized", f"hydra.launcher.max_models={value}",
+                 "seed=0,1", "epochs=1", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("nnlab: error: hydra.launcher.max_models")
+
+
+def test_jobs_differing_in_lr_share_one_copy_of_their_data(tmp_path, monkeypatch):
+    from nnlab.train import stack
+
+    seen = []
+    original = stack._StackedSplit.__init__
+
+    def spy(self, batchers):
+        original(self, batchers)
+        seen.append(len({id(b.x) for b in batchers}))
+
+    monkeypatch.setattr(stack._StackedSplit, "__init__", spy)
+    sweep(tmp_path, "vec", "vectorized", *TOY, "seed=0,1", "optimizer.lr=0.01,0.02,0.03")
+    assert seen and set(seen) == {2}  # six models, two seeds: two datasets per split
+
+
+def test_derived_configs_are_the_ones_hydra_composes():
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.nnlab_launcher.vectorized_launcher import SweepComposer
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("nnlab.configs", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("train", overrides=["hydra/launcher=vectorized"],
+                                           run_mode=RunMode.MULTIRUN)
+        composed = []
+        composer = SweepComposer(lambda m, o: composed.append(o) or loader.load_sweep_config(m, o))
+        jobs = [["seed=0", "optimizer.lr=0.01", "model.hidden=[8,8]"],
+                ["seed=3", "optimizer.lr=0.1", "model.hidden=[4]"],  # values only: derived
+                ["seed=3", "optimizer.lr=0.1", "model=lenet"],  # another key: Hydra composes
+                ["seed=4", "optimizer.lr=0.1", "model=deep"]]  # another group choice: Hydra composes
+        for overrides in jobs:
+            derived = OmegaConf.to_container(composer.load(master, overrides))
+            hydra_made = OmegaConf.to_container(loader.load_sweep_config(master, overrides))
+            assert derived == hydra_made, overrides
+        assert composed == [jobs[0], jobs[2], jobs[3]]
+    GlobalHydra.instance().clear()
