@@ -210,3 +210,23 @@ def test_usage_lists_report(capsys):
 
     main([])
     assert "report   tabulate and plot" in capsys.readouterr().out
+
+
+def test_curves_of_many_jobs_share_a_panel_per_split(tmp_path, pyplot_figures):
+    """Past MAX_PANELS jobs, one panel per split holds every job's line and their median."""
+    import pandas as pd
+
+    from nnlab.report.figure import MAX_PANELS, curves
+    from nnlab.report.jobs import Job
+
+    jobs = [Job(str(i), tmp_path / str(i), "completed", params={"seed": str(i)},
+                metrics=pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.5 + i / 1000, 0.2],
+                                      "test_loss": [1.1, 0.6, 0.3]})) for i in range(MAX_PANELS + 2)]
+    panels = curves(jobs, ["seed"], {"seed": [str(i) for i in range(MAX_PANELS + 2)]}, "test_loss",
+                    tmp_path / "curves.png")
+    assert [title for _, _, title in panels] == [f"train: {MAX_PANELS + 2} jobs, one line each",
+                                                 f"test: {MAX_PANELS + 2} jobs, one line each"]
+    (fig,) = pyplot_figures
+    median = [line for line in fig.axes[1].lines if line.get_label() == "median"]
+    assert list(median[0].get_ydata()) == [1.1, 0.6, 0.3]
+    assert (tmp_path / "curves.png").is_file()

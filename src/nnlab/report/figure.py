@@ -26,10 +26,17 @@ SPLIT_STYLE = {"train": ("-", "C0"), "val": ("--", "C1"), "test": (":", "C2")}
 FAILED_COLOUR = "#c0392b"
 
 
+# More jobs than this share one panel per split (a thin line each, the median bold): a panel per
+# job would make a figure of a thousand panels that takes minutes to draw and says nothing.
+MAX_PANELS = 48
+
+
 def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], metric: str,
            path: Path) -> list[tuple[int, int, str]]:
     """Draw every job's `metric` kind (loss or acc) for each split; returns (row, col, title) per
     panel."""
+    if len(jobs) > MAX_PANELS:
+        return _overlaid(jobs, swept, metric, path)
     positions = _grid(jobs, swept, levels)
     rows = 1 + max(r for r, _ in positions)
     cols = 1 + max(c for _, c in positions)
@@ -120,3 +127,38 @@ def _title(job: Job, swept: list[str]) -> str:
         else:
             lines[-1] += f", {part}"
     return "\n".join(lines if len(lines) <= 4 else [*lines[:3], "..."])
+
+
+def _overlaid(jobs: list[Job], swept: list[str], metric: str, path: Path) -> list[tuple[int, int, str]]:
+    """One panel per split: every job's curve as a thin line, and the median over jobs per epoch."""
+    import pandas as pd
+    from matplotlib.collections import LineCollection
+
+    kind = metric.rsplit("_", 1)[1]
+    present = [split for split in SPLIT_STYLE
+               if any(j.metrics is not None and f"{split}_{kind}" in j.metrics
+                      and j.metrics[f"{split}_{kind}"].notna().any() for j in jobs)] or ["train"]
+    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    panels = []
+    for col, split in enumerate(present):
+        ax, column = axes[0][col], f"{split}_{kind}"
+        lines = [j.metrics[["epoch", column]].dropna().to_numpy() for j in jobs
+                 if j.metrics is not None and column in j.metrics]
+        ax.add_collection(LineCollection(lines, colors=SPLIT_STYLE[split][1], linewidths=0.6, alpha=0.15))
+        if lines:
+            table = pd.concat([pd.Series(line[:, 1], index=line[:, 0]) for line in lines], axis=1)
+            ax.plot(table.index, table.median(axis=1), color="black", linewidth=1.6, label="median")
+            ax.legend(fontsize=8)
+        ax.autoscale()
+        if kind == "acc":
+            ax.set_ylim(-0.02, 1.02)
+        title = f"{split}: {len(lines)} jobs, one line each"
+        ax.set(xlabel="epoch", ylabel=kind if kind == "loss" else "accuracy")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        panels.append((0, col, title))
+    fig.suptitle(suptitle(jobs, swept, f"{kind if kind == 'loss' else 'accuracy'} per epoch"), fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return panels
