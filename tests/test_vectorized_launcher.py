@@ -255,3 +255,22 @@ def test_derived_configs_are_the_ones_hydra_composes():
             assert derived == hydra_made, overrides
         assert composed == [jobs[0], jobs[2], jobs[3]]
     GlobalHydra.instance().clear()
+
+
+def test_a_group_takes_one_gpu_and_groups_spread_over_them(monkeypatch):
+    """device=auto: every job prepared in group k's device slot gets GPU k mod count, whatever its
+    own job number (the launcher's device_slot), so a group trains on one device."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from nnlab.train import task
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(task, "job_number", lambda: 7)  # a job of another launcher: GPU 7 mod 4
+    cfg = OmegaConf.create({"device": "auto", "seed": 0, "deterministic": False, "cpu_threads": None})
+    monkeypatch.setattr(task, "seed_everything", lambda seed, deterministic: None)
+    assert task.set_up_runtime(cfg) == torch.device("cuda", 3)
+    for slot, gpu in ((0, 0), (1, 1), (5, 1)):
+        with task.device_slot(slot):
+            assert task.set_up_runtime(cfg) == torch.device("cuda", gpu)

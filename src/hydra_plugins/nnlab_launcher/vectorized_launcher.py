@@ -97,10 +97,13 @@ class VectorizedLauncher(Launcher):
     def _run_group(self, configs: dict[int, DictConfig]) -> dict[int, JobReturn]:
         """Prepare the group's jobs (at most max_models at a time), train them as one, finish each."""
         from nnlab.train.build import sharing_datasets
+        from nnlab.train.task import device_slot
 
         returns, pending, cap = {}, list(configs), self.max_models
         while pending:
-            with sharing_datasets():  # jobs that differ in lr, not in seed, hold one copy of the data
+            # one copy of the data for jobs that differ in lr, not in seed; device=auto: one GPU
+            # per group (group k on GPU k mod count, as job k of another launcher)
+            with sharing_datasets(), device_slot(self.groups_trained):
                 batch, cap = self._prepare(configs, pending, cap, returns)
                 if batch:
                     self._train_and_finish(batch)

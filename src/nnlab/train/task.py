@@ -163,11 +163,26 @@ def last_checkpoint(folder: RunFolder, cfg: DictConfig) -> dict:
 
 
 def set_up_runtime(cfg: DictConfig) -> torch.device:
-    device = resolve_device(cfg.device, job_number())
+    device = resolve_device(cfg.device, _DEVICE_SLOT[-1] if _DEVICE_SLOT else job_number())
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
     return device
+
+
+_DEVICE_SLOT: list[int] = []
+
+
+@contextlib.contextmanager
+def device_slot(number: int):
+    """Jobs prepared inside take GPU `number` mod (GPU count) with device=auto, as sweep job
+    `number` would: the vectorized launcher gives every job of a group its group's number, so a
+    group trains on one device and groups spread over the GPUs."""
+    _DEVICE_SLOT.append(number)
+    try:
+        yield
+    finally:
+        _DEVICE_SLOT.pop()
 
 
 def job_number() -> int | None:
