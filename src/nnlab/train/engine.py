@@ -5,6 +5,14 @@ training step's business: train/steps.py), an evaluation of every other split, a
 schedule step, probes, then `on_epoch_end(row, improved)`, which the caller uses to write
 metrics and checkpoints. Train loss/accuracy are averaged over the epoch's steps (with dropout
 and batchnorm in training mode), as most tools report them.
+
+`train_models` is that loop for M models at once, each a Member with its own monitor, probes and
+records, so each stops, diverges and is recorded alone. What one epoch of training and
+evaluation computes belongs to a trainer: `SoloTrainer` here (one model, plain PyTorch: the path
+of every run of its own, unchanged), or train/stack.py's StackedTrainer (M models as one stacked
+model, for the vectorized launcher). One loop rather than a second copy of it; and a solo run
+keeps its plain module rather than a stack of one, so its numbers and its code stay as simple as
+they were. `fit` is the one-model call, raising Diverged as it always has.
 """
 
 from __future__ import annotations
