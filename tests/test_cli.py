@@ -103,7 +103,7 @@ def test_shell_completion_routes_to_the_command(tmp_path):
 
 BAD_INPUT = [
     # (overrides, fragments the single error line must contain)
-    (["model=nope"], ["model=nope", "valid: cifar_cnn, cnn, deep, lenet, linear, mlp"]),
+    (["model=nope"], ["model=nope", "valid: cifar_cnn, cnn, deep, lenet, linear, mlp, playground"]),
     (["epoch=3"], ["'epoch'", "did you mean 'epochs'"]),
     (["model.hiden=[4]"], ["'model.hiden'", "did you mean 'model.hidden'"]),
     (["optimizer.lr=-0.1"], ["optimizer.lr=-0.1", "> 0"]),
