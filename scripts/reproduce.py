@@ -112,7 +112,7 @@ def run_all(experiments: dict, root: Path, full: bool, doc: Path, doc_only: bool
             entry["seconds"] = round(time.monotonic() - begun, 1)
             record["seconds"] = round(time.monotonic() - start, 1)
             record_path.write_text(json.dumps(record, indent=2))
-        gallery.main(["--root", f"{root}/"])
+        gallery.main(["--root", f"{root}/", "--out", str(doc.parent / "gallery")])
     side_by_side.write(doc, root, record)
     failed = [n for n, e in record.get("experiments", {}).items() if e.get("status") == "failed"]
     print(f"reproduce-all: wrote {doc}" + (f"; failed: {', '.join(failed)}" if failed else ""))
