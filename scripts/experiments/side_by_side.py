@@ -184,19 +184,15 @@ def fashion(root: Path) -> list[Row]:
 
 
 def playground_rows(root: Path) -> list[Row]:
-    rows = []
     hand = table(root, "playground", "hand_crafted")
-    for _, r in hand.iterrows():
-        for metric in ("train loss", "test loss"):
-            rows.append(Row("seeds/004", "playground", f"table 1: {r['dataset']} ({r['features']}, "
-                            f"{r['epochs']} epochs), {metric}", str(r[f"report {metric}"]), r[metric],
-                            _pg_verdict(r[f"{metric}: verdict"])))
+    hand["cell"] = [f"table 1: {r['dataset']} ({r['features']}, {r['epochs']} epochs)"
+                    for _, r in hand.iterrows()]
     reg = table(root, "playground", "regularised")
-    for _, r in reg[reg["regulariser"] != "none"].iterrows():
-        for metric in ("train loss", "test loss"):
-            rows.append(Row("seeds/004", "playground", f"table 2: {r['dataset']}, all inputs, "
-                            f"{r['regulariser']} 0.01, {metric}", str(r[f"report {metric}"]), r[metric],
-                            _pg_verdict(r[f"{metric}: verdict"])))
+    reg = reg[reg["regulariser"] != "none"].copy()  # the report has no row without regularisation
+    reg["cell"] = [f"table 2: {r['dataset']}, all inputs, {r['regulariser']} 0.01" for _, r in reg.iterrows()]
+    rows = [Row("seeds/004", "playground", f"{r['cell']}, {metric}", str(r[f"report {metric}"]), r[metric],
+                _pg_verdict(r[f"{metric}: verdict"]))
+            for frame in (hand, reg) for _, r in frame.iterrows() for metric in ("train loss", "test loss")]
     weights = table(root, "playground", "feature_weights")
     for _, r in weights[weights["regulariser"] != "none"].iterrows():
         stated, ours = r["report: inputs that mattered"], r["inputs that mattered"]
