@@ -8,6 +8,8 @@ through the engine's own epoch loop from the same starting weights, must end at 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -205,9 +207,12 @@ def test_the_command_reports_playgrounds_losses_after_each_epoch():
     split after the epoch (train_metrics=after_epoch), as the site shows it."""
     assert nnlab_train("model=playground", "dataset=circle", "dataset.n_samples=60", "epochs=3",
                        "optimizer.regularization=l1", "optimizer.regularization_rate=0.01",
-                       "hydra.run.dir=run") == 0
+                       "probe=[boundary]", "hydra.run.dir=run") == 0
     last = pd.read_csv("run/metrics.csv").iloc[-1]
     trained = load_trained("run", "last")
     loss, acc = evaluate(trained.model, [(trained.data.train.x, trained.data.train.y)], mse_onehot)
     assert last["train_loss"] == pytest.approx(loss, abs=1e-6)
     assert last["train_acc"] == pytest.approx(acc)
+    snapshots = pd.read_csv("run/boundary_snapshots.csv")  # the probe reads the sign of the output
+    assert snapshots["train_acc"].iloc[-1] == pytest.approx(acc)
+    assert Path("run/plots/decision_boundary.png").stat().st_size > 10_000
