@@ -4,6 +4,7 @@
     python scripts/reproduce.py xor --out DIR      # run one (default DIR: outputs/reproduce/NAME)
     python scripts/reproduce.py xor --full         # the report's full settings (epochs, data)
     python scripts/reproduce.py all                # every experiment, then docs/REPRODUCTION.md
+    python scripts/reproduce.py all --resume       # skip the experiments whose folder is complete
     python scripts/reproduce.py all --doc-only     # docs/REPRODUCTION.md from the folders already there
 
 Each experiment is a module in scripts/experiments/ with DESCRIPTION, SEED (which report it
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 import time
 import traceback
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="`all`: where to write the side-by-side document")
     parser.add_argument("--doc-only", action="store_true",
                         help="`all`: write the document from the experiments' folders already there")
+    parser.add_argument("--resume", action="store_true",
+                        help="`all`: skip each experiment whose folder already has its README.md "
+                        "(written when it completes), e.g. after an interrupted run")
     args = parser.parse_args(argv)
     experiments = available()
     if args.name is None:
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.name == "all":
         return run_all(experiments, args.out or Path("outputs/reproduce"), args.full, args.doc,
-                       args.doc_only)
+                       args.doc_only, args.resume)
     if args.name not in experiments:
         print(f"reproduce: unknown experiment {args.name!r}; valid: all, {', '.join(experiments)}",
               file=sys.stderr)
@@ -87,7 +92,8 @@ def run_one(name: str, module, out: Path, full: bool) -> float:
     return seconds
 
 
-def run_all(experiments: dict, root: Path, full: bool, doc: Path, doc_only: bool) -> int:
+def run_all(experiments: dict, root: Path, full: bool, doc: Path, doc_only: bool,
+            resume: bool = False) -> int:
     """Every experiment into root/NAME (one failing does not stop the others), the gallery's
     figures, then `doc`: each seed report's numbers next to nnlab's. root/all.json keeps what ran
     (wall times, failures), so --doc-only can write the document again without running."""
@@ -99,9 +105,13 @@ def run_all(experiments: dict, root: Path, full: bool, doc: Path, doc_only: bool
     else:
         root.mkdir(parents=True, exist_ok=True)
         record = {"full": full, "experiments": {}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-        start = time.monotonic()
         for name, module in experiments.items():
             entry = record["experiments"][name] = {}
+            took = finished_in(root / name) if resume else None
+            if took is not None:
+                entry.update(status="done", seconds=took, earlier=True)
+                print(f"reproduce-all: {name} already complete in {root / name} ({took:.0f} s); skipped")
+                continue
             begun = time.monotonic()
             try:
                 run_one(name, module, root / name, full)
@@ -110,13 +120,22 @@ def run_all(experiments: dict, root: Path, full: bool, doc: Path, doc_only: bool
                 traceback.print_exc()
                 entry.update(status="failed", error=f"{type(ex).__name__}: {ex}")
             entry["seconds"] = round(time.monotonic() - begun, 1)
-            record["seconds"] = round(time.monotonic() - start, 1)
+            record["seconds"] = round(sum(e.get("seconds", 0) for e in record["experiments"].values()), 1)
             record_path.write_text(json.dumps(record, indent=2))
         gallery.main(["--root", f"{root}/", "--out", str(doc.parent / "gallery")])
     side_by_side.write(doc, root, record)
     failed = [n for n, e in record.get("experiments", {}).items() if e.get("status") == "failed"]
     print(f"reproduce-all: wrote {doc}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
+
+
+def finished_in(folder: Path) -> float | None:
+    """The seconds a completed experiment took (its README.md says), None if it did not complete."""
+    readme = folder / "README.md"
+    if not readme.exists():
+        return None
+    found = re.search(r"took (\d+) s\.", readme.read_text())
+    return float(found.group(1)) if found else 0.0
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ def test_all_runs_every_experiment_even_after_a_failure_then_writes_the_document
     doc.unlink()  # --doc-only writes it again from the folders, running nothing
     assert reproduce.run_all(experiments, tmp_path / "out", False, doc, True) == 1
     assert ran == ["first", "second"] and "RuntimeError: boom" in doc.read_text()
+    # --resume runs again only what did not complete (a completed one has its README.md)
+    assert reproduce.run_all(experiments, tmp_path / "out", False, doc, False, resume=True) == 1
+    assert ran == ["first", "second", "first"]
 
 
 def test_the_document_puts_the_playground_tables_next_to_the_report(tmp_path):
