@@ -12,7 +12,8 @@ from experiments.common import Context
 def test_playground_l1_keeps_the_circles_squared_features(tmp_path, experiments_in_process):
     ctx = Context(out=tmp_path, title="playground", seed=playground.SEED)
     playground.run(ctx, playground.Settings(datasets=("circle",), seeds=(0, 1), hand_epochs_scale=0.2,
-                                            reg_epochs=(80, 80), act_epochs=10, jobs=1))
+                                            reg_epochs=(80, 80), act_epochs=10, jobs=1,
+                                            regularisers=("none", "l1", "l2")))
     ctx.finish(1.0)
     weights = pd.read_csv(tmp_path / "feature_weights.csv").set_index("regulariser")
     assert list(weights.index) == ["none", "L1", "L2"]
