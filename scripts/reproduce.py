@@ -111,6 +111,7 @@ def run_all(experiments: dict, root: Path, full: bool, doc: Path, doc_only: bool
             if took is not None:
                 entry.update(status="done", seconds=took, earlier=True)
                 print(f"reproduce-all: {name} already complete in {root / name} ({took:.0f} s); skipped")
+                record_path.write_text(json.dumps(record, indent=2))
                 continue
             begun = time.monotonic()
             try:

@@ -261,8 +261,13 @@ def write(doc: Path, root: Path, record: dict) -> None:
              "decimals), `differs` with the sign of the difference and the likely reason, `not "
              "comparable` where a stand-in replaces the report's data.", "",
              "| experiment | wall time | status |", "| --- | --- | --- |"]
-    for name, entry in ran.items():
-        lines.append(f"| `make reproduce-{name}` | {entry.get('seconds', 0):.0f} s | "
+    for name in dict.fromkeys([*ran, *EXPERIMENTS]):
+        entry = ran.get(name)
+        if entry is None:
+            lines.append(f"| `make reproduce-{name}` | - | not run by this reproduce-all |")
+            continue
+        earlier = " (an earlier, interrupted reproduce-all)" if entry.get("earlier") else ""
+        lines.append(f"| `make reproduce-{name}` | {entry.get('seconds', 0):.0f} s{earlier} | "
                      f"{entry.get('status')}{': ' + entry['error'] if entry.get('error') else ''} |")
     rows: list[Row] = []
     problems = []
