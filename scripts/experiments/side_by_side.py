@@ -195,6 +195,13 @@ def playground_rows(root: Path) -> list[Row]:
     rows = [Row("seeds/004", "playground", f"{r['cell']}, {metric}", str(r[f"report {metric}"]), r[metric],
                 _pg_verdict(r[f"{metric}: verdict"]))
             for frame in (hand, reg) for _, r in frame.iterrows() for metric in ("train loss", "test loss")]
+    swapped = root / "playground" / "regularised_swapped.csv"
+    if swapped.exists():
+        for _, r in pd.read_csv(swapped).iterrows():
+            rows += [Row("seeds/004", "playground", f"table 2 read swapped: report's {r['report row']} "
+                         f"against nnlab's {r['nnlab runs']}, {metric}", str(r[f"report {metric}"]),
+                         r[metric], _pg_verdict(r[f"{metric}: verdict"]))
+                     for metric in ("train loss", "test loss")]
     weights = table(root, "playground", "feature_weights")
     for _, r in weights[weights["regulariser"] != "none"].iterrows():
         stated, ours = r["report: inputs that mattered"], r["inputs that mattered"]
