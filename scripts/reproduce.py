@@ -102,6 +102,10 @@ def run_all(experiments: dict, root: Path, full: bool, doc: Path, doc_only: bool
     record_path = root / "all.json"
     if doc_only:
         record = json.loads(record_path.read_text()) if record_path.exists() else {}
+        for name in experiments:  # complete in its folder, from a run this record does not know
+            took = finished_in(root / name)
+            if took is not None and name not in record.setdefault("experiments", {}):
+                record["experiments"][name] = {"status": "done", "seconds": took, "earlier": True}
     else:
         root.mkdir(parents=True, exist_ok=True)
         record = {"full": full, "experiments": {}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}

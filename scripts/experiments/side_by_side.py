@@ -272,8 +272,11 @@ def write(doc: Path, root: Path, record: dict) -> None:
              "Written by `make reproduce-all` (`python scripts/reproduce.py all`), which runs every "
              "seed experiment (`make reproduce-NAME`) with its "
              + ("full settings (FULL=1)" if record.get("full") else "default, scaled-down settings")
-             + f" and then writes this page. That run: started {record.get('started', '?')}, "
-             f"{record.get('seconds', 0) / 60:.0f} minutes on this machine (2 shared CPU cores, no GPU). "
+             + " and then writes this page. The experiments below took "
+             f"{sum(e.get('seconds', 0) for e in ran.values()) / 60:.0f} minutes in all on this machine "
+             "(2 CPU cores shared with other jobs, no GPU); a time marked 'its folder' is that of the "
+             "last run into the folder (`--resume` keeps completed experiments, and a rerun of one "
+             "keeps its completed jobs, so it can be shorter than a first run). "
              "Each experiment's folder (outputs/reproduce/NAME/README.md) lists the exact `nnlab` "
              "commands, its tables and figures; the figures below are docs/gallery/.", "",
              "Verdicts: `matched` when nnlab's number is the report's within the stated tolerance "
@@ -286,7 +289,7 @@ def write(doc: Path, root: Path, record: dict) -> None:
         if entry is None:
             lines.append(f"| `make reproduce-{name}` | - | not run by this reproduce-all |")
             continue
-        earlier = " (an earlier, interrupted reproduce-all)" if entry.get("earlier") else ""
+        earlier = " (its folder, from an earlier run)" if entry.get("earlier") else ""
         lines.append(f"| `make reproduce-{name}` | {entry.get('seconds', 0):.0f} s{earlier} | "
                      f"{entry.get('status')}{': ' + entry['error'] if entry.get('error') else ''} |")
     rows: list[Row] = []
