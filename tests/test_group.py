@@ -47,6 +47,7 @@ def test_anything_else_that_differs_makes_another_group(change):
 
 @pytest.mark.parametrize(("change", "why"), [
     ({"resume": "outputs/run"}, "resume="), ({"adversarial": {"mix": 1.0}}, "adversarial training"),
+    ({"optimizer___target_": "nnlab.models.playground.PlaygroundSGD"}, "not known to step linearly"),
 ])
 def test_some_jobs_always_run_alone(change, why):
     key, reason = compatibility(config(**change))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+import pandas as pd
 import reproduce  # scripts/ is on sys.path (tests/conftest.py)
 from experiments import adversarial
 
@@ -26,3 +27,59 @@ def test_the_experiment_is_listed():
     found = reproduce.available()
     assert found["adversarial"] is adversarial
     assert adversarial.SEED.startswith("seeds/000") and adversarial.DESCRIPTION
+
+
+def test_all_runs_every_experiment_even_after_a_failure_then_writes_the_document(tmp_path, capsys):
+    ran = []
+
+    def module(name, fail=False):
+        def run(ctx):
+            ran.append(name)
+            if fail:
+                raise RuntimeError("boom")
+            ctx.note("**Data:** made up for the test")
+
+        return type("Module", (), {"SEED": "seeds/004", "DESCRIPTION": name, "run": staticmethod(run)})
+
+    experiments = {"first": module("first", fail=True), "second": module("second")}
+    doc = tmp_path / "docs" / "REPRODUCTION.md"
+    assert reproduce.run_all(experiments, tmp_path / "out", False, doc, False) == 1
+    assert ran == ["first", "second"]
+    record = (tmp_path / "out" / "all.json").read_text()
+    assert '"failed"' in record and "boom" in record and '"done"' in record
+    text = doc.read_text()
+    assert "| `make reproduce-first` |" in text and "RuntimeError: boom" in text
+    assert "failed: first" in capsys.readouterr().out
+    doc.unlink()  # --doc-only writes it again from the folders, running nothing
+    assert reproduce.run_all(experiments, tmp_path / "out", False, doc, True) == 1
+    assert ran == ["first", "second"] and "RuntimeError: boom" in doc.read_text()
+    # --resume runs again only what did not complete (a completed one has its README.md)
+    assert reproduce.run_all(experiments, tmp_path / "out", False, doc, False, resume=True) == 1
+    assert ran == ["first", "second", "first"]
+
+
+def test_the_document_puts_the_playground_tables_next_to_the_report(tmp_path):
+    from experiments import side_by_side
+
+    folder = tmp_path / "playground"
+    folder.mkdir()
+    pd.DataFrame([{"dataset": "circle", "features": "x1sq x2sq", "epochs": 306,
+                   "train loss": "0.001 ± 0.000 (0.000-0.001)", "report train loss": "0",
+                   "train loss: verdict": "matched", "test loss": "0.002 ± 0.001 (0.001-0.003)",
+                   "report test loss": "0", "test loss: verdict": "differs: nnlab higher",
+                   "test acc": "1.000 ± 0.000 (1.000-1.000)"}]).to_csv(folder / "hand_crafted.csv")
+    pd.DataFrame(columns=["dataset", "regulariser", "train loss", "report train loss",
+                          "train loss: verdict", "test loss", "report test loss", "test loss: verdict"]
+                 ).to_csv(folder / "regularised.csv")
+    pd.DataFrame([{"dataset": "circle", "regulariser": "L1", "inputs that mattered": "x1sq, x2sq",
+                   "report: inputs that mattered": "x1sq, x2sq"}]).to_csv(folder / "feature_weights.csv")
+    (folder / "README.md").write_text("Commands\n\n    nnlab train -m experiment=playground_report\n")
+    doc = tmp_path / "REPRODUCTION.md"
+    side_by_side.write(doc, tmp_path, {"experiments": {"playground": {"status": "done", "seconds": 60}}})
+    text = doc.read_text()
+    assert ("| table 1: circle (x1sq x2sq, 306 epochs), train loss | 0 | 0.001 ± 0.000 (0.000-0.001) "
+            "| matched (within the 5 seeds' range) | playground |") in text
+    assert "| table 2: circle L1, inputs that mattered | x1sq, x2sq | x1sq, x2sq | matched |" in text
+    assert "    nnlab train -m experiment=playground_report" not in text  # stripped, in a code block
+    assert "nnlab train -m experiment=playground_report" in text
+    assert "- `xor`: its tables could not be read" in text  # what did not run is named

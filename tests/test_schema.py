@@ -365,7 +365,7 @@ def test_valid_spellings_pass():
 def test_an_option_that_does_not_fit_names_the_key_and_the_options_that_take_it():
     line = refusal("train", "experiment=cifar_ablation_hidden", "model=lenet")
     assert line.startswith("model.hidden is not a key of model; its keys: activation, padding, pooling")
-    assert "model=cifar_cnn, cnn, linear, mlp take it" in line
+    assert "model=cifar_cnn, cnn, linear, mlp, playground take it" in line
     assert "\n" not in line
 
 
@@ -471,7 +471,7 @@ def test_an_experiment_of_the_users_own_search_path_counts_as_an_option(tmp_path
 
 @pytest.mark.parametrize("group", ["model", "dataset", "optimizer", "scheduler", "attack"])
 def test_every_option_is_known_by_the_target_it_builds(group):
-    """Hints such as `model.hidden ... model=cifar_cnn, cnn, linear, mlp take it` come from this
+    """Hints such as `model.hidden ... model=cifar_cnn, cnn, linear, mlp, playground take it` come from this
     map; option files that extend a base (configs/_toy_dataset.yaml) must be in it too."""
     options = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
     mapped = sorted(o for opts in options_by_target(group).values() for o in opts)

@@ -6,8 +6,9 @@ from nnlab.models.convnets import ConvNet, LeNet
 from nnlab.models.deep import DeepStack
 from nnlab.models.mlp import MLP
 from nnlab.models.normalize import Normalized
+from nnlab.models.playground import PlaygroundNet
 
-__all__ = ["MLP", "DeepStack", "LeNet", "ConvNet", "Normalized", "build_model"]
+__all__ = ["MLP", "DeepStack", "LeNet", "ConvNet", "Normalized", "PlaygroundNet", "build_model"]
 
 
 def build_model(model_cfg, data):

@@ -32,6 +32,7 @@ TRAIN = Section({
     "batch_size": Int(min=1),
     "loss": Choice(LOSSES),
     "l1": Float(min=0),
+    "train_metrics": Choice(["during_epoch", "after_epoch"]),
     "early_stopping": Section({
         "patience": Optional(Int(min=1)),
         "monitor": Choice(MONITORED),

@@ -19,6 +19,8 @@ from nnlab.losses import LOSSES
 from nnlab.models.activations import ACTIVATIONS
 from nnlab.models.convnets import POOLS
 from nnlab.models.deep import INITS
+from nnlab.models.playground import ACTIVATIONS as PLAYGROUND_ACTIVATIONS
+from nnlab.models.playground import REGULARIZATIONS
 from nnlab.probes.directions import DIRECTIONS
 from nnlab.schema.types import (
     Bool,
@@ -109,6 +111,10 @@ MODELS = {
         "batchnorm": Bool(),
         "activation": ACTIVATION,
     }),
+    "nnlab.models.PlaygroundNet": Target({
+        "hidden": ListOf(Int(min=1), example="[4,2]"),
+        "activation": Choice(PLAYGROUND_ACTIVATIONS),
+    }),
 }
 
 DATASETS = {
@@ -154,6 +160,11 @@ OPTIMIZERS = {
         "rho": Float(0, 1),
         "eps": Float(0, min_open=True),
         "weight_decay": WEIGHT_DECAY,
+    }),
+    "nnlab.models.playground.PlaygroundSGD": Target({
+        "lr": LR,
+        "regularization": Choice(REGULARIZATIONS),
+        "regularization_rate": Float(min=0),
     }),
     "torch.optim.RMSprop": Target({
         "lr": LR,

@@ -98,8 +98,12 @@ def batches(cfg: DictConfig, data, device: torch.device) -> Batches:
     augment = Augment(**data.augment, seed=cfg.seed + 1) if data.augment else None
     train = TensorBatcher(data.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
                           augment=augment)
+    # train_metrics=after_epoch evaluates the training split too, and the loop's row then holds
+    # that evaluation as train_loss/train_acc instead of the mean over the epoch's steps (what
+    # TensorFlow Playground shows: model=playground sets it).
+    after_epoch = cfg.get("train_metrics", "during_epoch") == "after_epoch"
     evaluate = {name: TensorBatcher(split, max(cfg.batch_size, EVAL_BATCH_SIZE), device, shuffle=False)
-                for name, split in data.splits().items() if name != "train"}
+                for name, split in data.splits().items() if name != "train" or after_epoch}
     return Batches(train, evaluate)
 
 

@@ -36,6 +36,10 @@ PER_MODEL = ("seed", "dataset.seed", "optimizer.lr", "optimizer.weight_decay", "
              "early_stopping.patience", "early_stopping.min_delta")
 PER_MODEL_UNDER = ("scheduler.",)  # the schedule's parameters (its kind, scheduler._target_, is shared)
 PER_JOB = ("plots", "checkpoint", "progress", "objective", "skip_completed")
+# Optimizers whose step is linear in the learning rate (so one step at lr 1, scaled per model, is
+# each model's own step): torch's. Playground's (L1 links that die when a step crosses zero) is not.
+STACKABLE_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop",
+                        "torch.optim.Adadelta", "torch.optim.Adagrad")
 PER_JOB_UNDER = ("logger.",)
 
 
@@ -48,6 +52,10 @@ def compatibility(cfg: DictConfig) -> tuple[str | None, str | None]:
         return None, "resume= continues a run on its own"
     if cfg.get("adversarial"):
         return None, "adversarial training attacks every batch of each model: not stacked"
+    optimizer = cfg.get("optimizer", {}).get("_target_")
+    if optimizer not in STACKABLE_OPTIMIZERS:
+        return None, (f"its optimizer ({optimizer}) is not known to step linearly in the learning "
+                      f"rate, as stacking needs (torch's SGD, Adam, AdamW, RMSprop, Adadelta, Adagrad)")
     values = OmegaConf.to_container(cfg, resolve=False)
     values.pop("hydra", None)  # Hydra's own settings (and the run folder) are each job's
     try:
