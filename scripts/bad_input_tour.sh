@@ -2,7 +2,7 @@
 # The bad-input tour: commands a new user might type wrong, each run as the real command in a
 # fresh folder; every one must end with one line on stderr, exit code 2, no traceback, and leave
 # nothing behind (the last line lists the folder: only data/ and victim/, made here, may remain).
-#   PATH=.venv/bin:$PATH bash scripts/bad_input_tour.sh     (about 3 minutes: 52 commands)
+#   PATH=.venv/bin:$PATH bash scripts/bad_input_tour.sh     (about 3 minutes: 57 commands)
 N=${NNLAB:-nnlab}
 PY=${PYTHON:-python}
 cd "$(mktemp -d)"
@@ -69,6 +69,11 @@ attack run=victim attack=pgd attack.norm=l3
 attack run=victim target=99
 attack run=victim split=dev
 attack run=victim attack=targeted_sign
+attack run=victim attack=pgd attack.targeted=true
+attack run=victim attack=generator
+attack run=victim attack=ifgsm target=random
+attack run=victim attack=pgd target=random attack.targeted=false
+train -m hydra/launcher=vectorized hydra.launcher.max_models=0 seed=0,1
 attack run=no_such_run
 report no_such_folder
 report victim --metric accuracy

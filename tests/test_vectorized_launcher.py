@@ -213,6 +213,7 @@ def test_a_bad_max_models_is_one_line(tmp_path, value):
                  "seed=0,1", "epochs=1", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("nnlab: error: hydra.launcher.max_models")
+    assert not (tmp_path / "outputs").exists()  # refused before the sweep folder is written
 
 
 def test_jobs_differing_in_lr_share_one_copy_of_their_data(tmp_path, monkeypatch):

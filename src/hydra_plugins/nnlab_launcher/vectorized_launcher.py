@@ -57,6 +57,12 @@ class VectorizedLauncher(Launcher):
         self.swept: set[str] = set()
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        # Checked here, before the sweeper writes the sweep folder: a bad value leaves nothing.
+        if self.max_models is not None and (not isinstance(self.max_models, int) or self.max_models < 1):
+            from nnlab.errors import UserError
+
+            raise UserError(f"hydra.launcher.max_models: {self.max_models!r} is not a whole number >= 1; "
+                            "null sizes groups from the free memory")
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         # The basic sweeper composes every job once to check it, before launching: that check
         # and this launcher share one SweepComposer, which derives what it can (module doc).
@@ -64,12 +70,8 @@ class VectorizedLauncher(Launcher):
         hydra_context.config_loader.load_sweep_config = self.composer.load
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from nnlab.errors import UserError
         from nnlab.train import group
 
-        if self.max_models is not None and (not isinstance(self.max_models, int) or self.max_models < 1):
-            raise UserError(f"hydra.launcher.max_models: {self.max_models!r} is not a whole number >= 1; "
-                            "null sizes groups from the free memory")
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
