@@ -73,11 +73,12 @@ def _carried_per_model_or_job(key: str) -> bool:
 
 
 def _flatten(node, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
     if not isinstance(node, dict):
         return {prefix: node}
     out = {}
     for key, value in node.items():
-        out.update(_flatten(value, f"{prefix}{key}."[: None if isinstance(value, dict) else -1]))
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
 
 
