@@ -10,9 +10,13 @@ ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
+# torchattacks (the attack tests compare with it) pins requests~=2.25.1, which MLflow's
+# dependencies outgrew; with it in .[dev], pip's resolver backtracks for many minutes. Its other
+# needs (numpy, scipy, tqdm, requests) come with .[dev].
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps 'torchattacks>=3.4'
 	touch $@
 
 install: $(VENV)/.installed ## create .venv and install nnlab with its test tools

@@ -41,6 +41,7 @@ from nnlab.schema.types import (
     PerLayer,
     Section,
     Str,
+    TrackingUri,
     close_match,
 )
 
@@ -100,6 +101,8 @@ def _wrong(spec, current) -> list:
         return ["abc", True, math.nan, math.inf, *_outside(spec)]
     if isinstance(spec, (Choice, OneOf)):
         return ["no_such_value", 3.5, [1]]
+    if isinstance(spec, TrackingUri):
+        return [5, "", ["a"], "htp://localhost:5000", "outputs/mlflow.db"]
     if isinstance(spec, Str):  # and Path
         return [5, "", ["a"]]
     if isinstance(spec, ListOf):

@@ -163,7 +163,7 @@ class VectorizedLauncher(Launcher):
         return ret
 
     def _train_and_finish(self, batch: list) -> None:
-        from nnlab.train import group
+        from nnlab.train import group, task
 
         jobs = [job for job, _ in batch]
         rets = [ret for _, ret in batch]
@@ -174,7 +174,8 @@ class VectorizedLauncher(Launcher):
             names.append(f"#{hydra.job.num} ({' '.join(swept)})" if swept else f"#{hydra.job.num}")
             job.log = group.own_log(job, hydra.job.num, f"{hydra.job.name}.log")
         self.groups_trained += 1
-        outcomes = group.train_prepared(jobs, names, self.groups_trained)
+        with task.ending_tracker_on_error(jobs):  # MLflow runs end, not stay RUNNING
+            outcomes = group.train_prepared(jobs, names, self.groups_trained)
         results, exit_code = group.finish_each(jobs, outcomes, lambda i, ex: _record_failure(rets[i], ex))
         for ret, result in zip(rets, results, strict=True):
             ret.return_value = result

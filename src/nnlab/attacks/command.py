@@ -99,6 +99,13 @@ def run(cfg: DictConfig) -> dict:
         gallery(x[shown].cpu(), y[shown].cpu(), indices[shown], clean_pred,
                 targets[shown].cpu() if targets is not None else None, rows,
                 victim.data.class_names, out / "gallery.png", title=about.title(results))
+    if cfg.track:
+        from nnlab.train.mlflow_logger import log_attack
+
+        tracked = log_attack(out, report, Path(cfg.run), list(hydra.overrides.task))
+        if tracked is not None:
+            report["tracker"] = tracked
+            write_json(out / "attack.json", report)
     log.info("wrote %s", out)
     return report
 

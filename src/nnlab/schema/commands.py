@@ -74,6 +74,7 @@ ATTACK = Section({
     "device": Device(),
     "seed": SEED,
     "gallery": Int(min=1),
+    "track": Bool(),
     "dataset": Section({"root": Optional(Path("a folder"))}),  # where the run's files are now
     "attack": Group("attack", lists=("eps",)),
 })

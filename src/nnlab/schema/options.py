@@ -32,7 +32,9 @@ from nnlab.schema.types import (
     Path,
     PerLayer,
     Section,
+    Str,
     Target,
+    TrackingUri,
 )
 
 # --------------------------------------------------------------------------------- shared kinds
@@ -199,7 +201,14 @@ PROBES = {
     }),
 }
 
-LOGGERS = {"nnlab.train.trackers.TensorBoardLogger": Target({})}
+LOGGERS = {
+    "nnlab.train.trackers.TensorBoardLogger": Target({}),
+    "nnlab.train.mlflow_logger.MLflowLogger": Target({
+        "tracking_uri": Optional(TrackingUri()),
+        "experiment": Str("an MLflow experiment name"),
+        "log_checkpoints": Bool(),
+    }),
+}
 
 # The attack classes check their arguments against these declarations too (one source), so
 # `PGD(eps=-1)` from Python is refused with the same line as `attack.eps=-1` on the command line.

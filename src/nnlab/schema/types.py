@@ -167,6 +167,25 @@ class Path(Str):
         super().__init__(what)
 
 
+class TrackingUri(Str):
+    """An MLflow tracking URI: a scheme MLflow's stores know (sqlite:///PATH, http://host:port,
+    postgresql://..., file:///PATH, databricks) or an absolute folder. Whether the store answers
+    is found when a run starts (a warning, not an error: the run goes on without it)."""
+
+    SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks",
+               "databricks-uc")
+
+    def __init__(self):
+        super().__init__("an MLflow tracking URI (sqlite:///PATH, http://HOST:PORT, file:///PATH, ...)")
+
+    def check(self, value):
+        value = super().check(value)
+        scheme = value.split("://", 1)[0].split("+", 1)[0] if "://" in value else value
+        if value.startswith("/") or scheme in self.SCHEMES:
+            return value
+        raise self.wrong(value)
+
+
 def close_match(value, valid) -> str | None:
     """The valid spelling closest to `value`: the same letters in another case first (Relu ->
     relu), then difflib's nearest; None when nothing is close."""

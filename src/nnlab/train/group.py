@@ -254,7 +254,8 @@ def finish_each(jobs: list[task.Job], outcomes: list[task.Outcome],
 
 def _finish(job: task.Job, outcome: task.Outcome, on_error) -> tuple[object, int | None]:
     try:
-        return task.finish(job, outcome), None
+        with task.ending_tracker_on_error([job]):
+            return task.finish(job, outcome), None
     except SystemExit as ex:  # interrupted: its record is whole; the sweep stops after the group
         return None, ex.code if isinstance(ex.code, int) else 1
     except Exception as ex:

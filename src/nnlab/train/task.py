@@ -58,8 +58,9 @@ def run(cfg: DictConfig) -> dict:
         return job.result
     if _PREPARING_ONLY:
         return job
-    [outcome] = train([job])
-    return finish(job, outcome)
+    with ending_tracker_on_error([job]):
+        [outcome] = train([job])
+        return finish(job, outcome)
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Job:
     start_epoch: int
     summary: dict
     log: logging.Logger = log  # a job trained in a group logs to its own train.log
+    tracker: object | None = None  # logger=...: metrics go there too (train/trackers.py)
 
 
 class Skipped(NamedTuple):
@@ -110,12 +112,16 @@ def prepare(cfg: DictConfig) -> Job | Skipped:
     start_epoch, summary = continue_from(checkpoint, folder, parts) if resuming else (1, {})
     summary = start_record(folder, cfg, parts, device, summary, start_epoch)
     start_probes(parts, cfg, start_epoch, device, folder)
-    return Job(cfg, folder, parts, device, start_epoch, summary)
+    job = Job(cfg, folder, parts, device, start_epoch, summary)
+    job.tracker = start_tracker(job)
+    return job
 
 
 def finish(job: Job, outcome: Outcome):
-    """Figures, then how the run ended: its result, or an error with its exit code."""
+    """Figures, the tracker's end, then how the run ended: its result, or an error with its exit
+    code."""
     write_figures(job.folder, job.parts, job.device, job.cfg, outcome.status)
+    end_tracker(job, outcome.status)
     return conclude(job, outcome)
 
 
@@ -160,6 +166,47 @@ def last_checkpoint(folder: RunFolder, cfg: DictConfig) -> dict:
     state = load_last_state(folder)
     check_epochs_left(folder, state["epoch"], cfg.epochs)
     return state
+
+
+def start_tracker(job: Job):
+    """The run's tracker (logger=...), begun: an MLflow run is created, or continued on resume=,
+    and summary.json says where it is."""
+    cfg = job.cfg
+    if not cfg.logger.get("_target_"):
+        return None
+    tracker = instantiate(cfg.logger, run_dir=job.folder.path)
+    if hasattr(tracker, "start"):
+        hc = HydraConfig.get()
+        in_sweep = job_number() is not None and not cfg.get("resume")
+        tracker.start(OmegaConf.to_container(cfg, resolve=True), job.summary, list(hc.overrides.task),
+                      Path(str(hc.sweep.dir)) if in_sweep else None)
+        job.summary["tracker"] = tracker.record()
+        job.folder.write_summary(job.summary)
+    return tracker
+
+
+def end_tracker(job: Job, status: str) -> None:
+    """The tracker's last metrics, artifacts and status; summary.json records a tracker that failed."""
+    if job.tracker is None:
+        return
+    job.tracker.end(status)
+    if hasattr(job.tracker, "record") and job.summary.get("tracker") != job.tracker.record():
+        job.summary["tracker"] = job.tracker.record()
+        job.folder.write_summary(job.summary)
+
+
+@contextlib.contextmanager
+def ending_tracker_on_error(jobs: list[Job]):
+    """An error or interruption between the first epoch and the end: the jobs' trackers end
+    `failed` or `interrupted` (an MLflow run stays RUNNING otherwise)."""
+    try:
+        yield
+    except BaseException as ex:
+        status = "interrupted" if isinstance(ex, KeyboardInterrupt | SystemExit) else "failed"
+        for job in jobs:
+            if job.tracker is not None:
+                job.tracker.end(status)
+        raise
 
 
 def set_up_runtime(cfg: DictConfig) -> torch.device:
@@ -275,8 +322,9 @@ class EpochRecords:
     def __init__(self, job: Job, trainer, index: int):
         cfg = job.cfg
         self.job, self.trainer, self.index = job, trainer, index
-        has_tracker = bool(cfg.logger.get("_target_"))
-        self.tracker = instantiate(cfg.logger, run_dir=job.folder.path) if has_tracker else None
+        self.tracker = job.tracker
+        if self.tracker is not None:
+            self.tracker.sharing = trainer.size  # a group's jobs take turns sending, as writing
         # A group's jobs take turns writing: each waits longer (runs.MetricsWriter, CheckpointWriter)
         self.metrics = MetricsWriter(job.folder, sharing=trainer.size)
         self.checkpoints = None
@@ -301,7 +349,7 @@ class EpochRecords:
 
     def close(self) -> None:
         if self.tracker is not None:
-            self.tracker.close()
+            self.tracker.flush()  # it ends in `finish`, after the figures it sends
 
     def flush(self) -> None:
         self.metrics.flush()

@@ -1,4 +1,10 @@
-"""Experiment trackers beyond metrics.csv (which is always written)."""
+"""Experiment trackers beyond metrics.csv (which is always written).
+
+A tracker is made by `instantiate(cfg.logger, run_dir=...)` when the run is prepared. It may
+`start(config, summary, overrides, sweep_dir)` (and then `record()` what summary.json keeps of
+it); it gets `log(row)` after every epoch, `flush()` at the end of training, and `end(status)`
+once the run's figures are written (task.finish), or when an error stops the run. MLflow's is in
+mlflow_logger.py."""
 
 from __future__ import annotations
 
@@ -27,5 +33,8 @@ class TensorBoardLogger:
                 self.writer.add_scalar(tag, float(value), epoch)
         self.writer.flush()
 
-    def close(self) -> None:
-        self.writer.close()
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def end(self, status: str) -> None:
+        self.writer.close()  # closing twice is harmless
