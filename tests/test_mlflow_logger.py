@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import nnlab, wait_for
-from nnlab.train.mlflow_logger import CUT, MAX_PARAM_LENGTH, default_tracking_uri, flatten
+from nnlab.mlflow_store import CUT, MAX_PARAM_LENGTH, default_tracking_uri, flatten
 from train_helpers import fake_mnist, interrupt_after
 
 mlflow = pytest.importorskip("mlflow")

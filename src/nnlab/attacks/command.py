@@ -100,7 +100,7 @@ def run(cfg: DictConfig) -> dict:
                 targets[shown].cpu() if targets is not None else None, rows,
                 victim.data.class_names, out / "gallery.png", title=about.title(results))
     if cfg.track:
-        from nnlab.train.mlflow_logger import log_attack
+        from nnlab.mlflow_store import log_attack
 
         tracked = log_attack(out, report, Path(cfg.run), list(hydra.overrides.task))
         if tracked is not None:

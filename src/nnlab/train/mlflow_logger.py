@@ -5,25 +5,20 @@ runs in: the resolved config as params, every metrics.csv column per epoch (step
 saying where the run lives and what was typed, and summary.json, metrics.csv, config.yaml, plots/
 and the probes' files as artifacts when the run ends. A tracking store that cannot be reached or
 written costs one warning line: the run goes on, and summary.json's `tracker` says what failed.
-
-The default store is a SQLite file, outputs/mlflow.db under the folder nnlab was started from,
-as an absolute path: every run of a project lands in one store wherever Hydra puts the run
-folder (Hydra's change of working directory hides ./mlruns from users, Hydra #830). Its artifacts
-go next to it, in outputs/mlartifacts/.
+The store itself, and `nnlab attack`'s run, are in nnlab/mlflow_store.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import random
 import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
 from nnlab.errors import UserError
+from nnlab.mlflow_store import Store, default_tracking_uri, first_line, flatten, retrying, tags_within_limits
 from nnlab.runs import write_json
 
 log = logging.getLogger("nnlab.train")
@@ -32,129 +27,8 @@ log = logging.getLogger("nnlab.train")
 STATUSES = {"completed": "FINISHED", "early_stopped": "FINISHED", "diverged": "FAILED",
             "failed": "FAILED", "interrupted": "KILLED"}
 PARENT_FILE = "mlflow_parent.json"  # in a sweep folder: the parent run its jobs' runs join
-# MLflow's limits (mlflow.utils.validation): longer param values are cut, and say so at their end
-MAX_PARAM_LENGTH = 6000
-MAX_TAG_LENGTH = 8000
-MAX_KEY_LENGTH = 250
-PARAMS_PER_BATCH = 100
-CUT = "... [cut: {n} characters; the whole value is in the artifact config.yaml]"
 # Folders of a run folder that are not copied as artifacts (checkpoints: unless asked)
 SKIPPED_FOLDERS = ("checkpoints", ".hydra", "tensorboard", "attempts")
-
-
-def default_tracking_uri(launch_dir: str | Path | None = None) -> str:
-    """sqlite:///<absolute outputs/>/mlflow.db under the folder nnlab was started from."""
-    return f"sqlite:///{(Path(launch_dir or _launch_dir()) / 'outputs').resolve()}/mlflow.db"
-
-
-def _launch_dir() -> str:
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return str(HydraConfig.get().runtime.cwd)
-    return os.getcwd()
-
-
-# --- the store ---------------------------------------------------------------------------------
-
-
-class Store:
-    """An MLflow tracking store and the experiment runs go into (created when missing)."""
-
-    def __init__(self, uri: str, experiment: str):
-        self.uri = uri
-        self.client = _client(uri)
-        self.experiment_id = self._experiment(experiment)
-
-    def _experiment(self, name: str) -> str:
-        found = retrying(lambda: self.client.get_experiment_by_name(name))
-        if found is not None:
-            if found.lifecycle_stage != "active":
-                raise UserError(f"MLflow experiment {name!r} is deleted; restore it or pick another "
-                                "logger.experiment")
-            return found.experiment_id
-        location = None
-        if self.uri.startswith("sqlite:///"):  # artifacts next to the database, not in ./mlruns
-            location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
-        try:
-            return retrying(lambda: self.client.create_experiment(name, artifact_location=location))
-        except Exception:  # another job created it first
-            found = retrying(lambda: self.client.get_experiment_by_name(name))
-            if found is None:
-                raise
-            return found.experiment_id
-
-    def create_run(self, name: str, tags: dict[str, str]) -> str:
-        run = retrying(lambda: self.client.create_run(self.experiment_id, run_name=name[:MAX_KEY_LENGTH],
-                                                      tags=_tags(tags)))
-        return run.info.run_id
-
-    def log(self, run_id: str, metrics=(), params=(), tags=()) -> None:
-        """One batch at a time within MLflow's limits (100 params or tags, 1000 metrics)."""
-        from mlflow.entities import Param, RunTag
-
-        params = [Param(k, v) for k, v in params]
-        tags = [RunTag(k, v) for k, v in tags]
-        for i in range(0, max(len(params), len(tags)), PARAMS_PER_BATCH):
-            retrying(lambda i=i: self.client.log_batch(run_id, params=params[i:i + PARAMS_PER_BATCH],
-                                                       tags=tags[i:i + PARAMS_PER_BATCH]))
-        metrics = list(metrics)
-        for i in range(0, len(metrics), 1000):
-            retrying(lambda i=i: self.client.log_batch(run_id, metrics=metrics[i:i + 1000]))
-
-    def end(self, run_id: str, status: str) -> None:
-        retrying(lambda: self.client.set_terminated(run_id, status))
-
-
-def _client(uri: str):
-    try:
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        raise UserError("logger=mlflow needs the mlflow package: pip install 'nnlab[mlflow]' "
-                        "(or pip install mlflow)") from None
-    # A server that does not answer costs seconds, not MLflow's default minutes of retries.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-    # No pooled SQLite connections: forked sweep workers (joblib) must not share the parent's.
-    os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
-    for name in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." and the like
-        logging.getLogger(name).setLevel(logging.WARNING)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
-
-
-def retrying(call, attempts: int = 8):
-    """`call()`, tried again after a pause while SQLite says another process holds the database
-    (parallel sweep jobs write to one file); other errors are raised at once."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as ex:
-            if "locked" not in str(ex).lower() or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * 2 ** attempt * (1 + random.random()))
-
-
-def _tags(tags: dict[str, str]) -> dict[str, str]:
-    return {k: str(v)[:MAX_TAG_LENGTH] for k, v in tags.items() if v is not None}
-
-
-def flatten(config: dict, prefix: str = "") -> dict[str, str]:
-    """The resolved config as MLflow params: dotted keys (`optimizer.lr`), values as text, a value
-    longer than MLflow's 6000 characters cut and marked (config.yaml, an artifact, has it whole)."""
-    params = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            params.update(flatten(value, f"{name}."))
-        else:
-            text = json.dumps(value) if isinstance(value, list | dict) else str(value)
-            if len(text) > MAX_PARAM_LENGTH:
-                marker = CUT.format(n=len(text))
-                text = text[:MAX_PARAM_LENGTH - len(marker)] + marker
-            params[name[:MAX_KEY_LENGTH]] = text
-    return params
 
 
 # --- a run -------------------------------------------------------------------------------------
@@ -257,8 +131,8 @@ class MLflowLogger:
     def _failed(self, what: str, ex: Exception) -> None:
         if self.error is None:
             log.warning("logger=mlflow: %s failed at %s (%s: %s); the run goes on, recorded in its "
-                        "folder only", self.uri, what, type(ex).__name__, _first_line(ex))
-        self.error = f"{what}: {type(ex).__name__}: {_first_line(ex)}"
+                        "folder only", self.uri, what, type(ex).__name__, first_line(ex))
+        self.error = f"{what}: {type(ex).__name__}: {first_line(ex)}"
 
     def record(self) -> dict:
         """What summary.json keeps: where the run is tracked, or what failed."""
@@ -270,9 +144,6 @@ class MLflowLogger:
             entry["error"] = self.error
         return {k: v for k, v in entry.items() if v is not None}
 
-
-def _first_line(ex: Exception) -> str:
-    return (str(ex).strip().splitlines() or [""])[0][:300]
 
 
 def run_tags(run_dir: Path, overrides: list[str], summary: dict) -> dict[str, str]:
@@ -343,7 +214,7 @@ class MLflowSweep(Callback):
             log.warning("logger=mlflow: %s; the sweep's jobs will say so too", ex)
         except Exception as ex:  # noqa: BLE001 - the sweep goes on; each job tries on its own
             log.warning("logger=mlflow: %s failed at the sweep's parent run (%s: %s); its jobs' runs "
-                        "will have no parent", uri, type(ex).__name__, _first_line(ex))
+                        "will have no parent", uri, type(ex).__name__, first_line(ex))
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -367,14 +238,14 @@ def end_sweep(sweep_dir: Path, status: str, tags: dict | None = None) -> None:
     """The parent run's end: the sweep folder's own files (report, multirun.yaml) as artifacts."""
     store, run_id = _OPEN_SWEEPS.pop(sweep_dir)
     try:
-        store.log(run_id, tags=list(_tags(tags or {}).items()))
+        store.log(run_id, tags=list(tags_within_limits(tags or {}).items()))
         for path in sorted(sweep_dir.iterdir()):
             if path.is_file() and path.name != PARENT_FILE:
                 retrying(lambda path=path: store.client.log_artifact(run_id, str(path)))
         store.end(run_id, status)
     except Exception as ex:  # noqa: BLE001
         log.warning("logger=mlflow: %s failed at the end of the sweep's parent run (%s: %s)",
-                    store.uri, type(ex).__name__, _first_line(ex))
+                    store.uri, type(ex).__name__, first_line(ex))
 
 
 def end_open_sweeps(interrupted: bool) -> None:
@@ -390,49 +261,3 @@ def _sweep_name(sweep_dir: Path, launch_dir) -> str:
     return str(resolved.relative_to(launch) if resolved.is_relative_to(launch) else resolved)
 
 
-# --- an attack ---------------------------------------------------------------------------------
-
-ATTACK_METRICS = ("clean_acc", "adv_acc", "success_rate", "success_rate_all", "l2_median",
-                  "linf_median", "steps_mean", "eps")
-
-
-def log_attack(out: Path, report: dict, trained_run: Path, overrides: list[str]) -> dict | None:
-    """`nnlab attack` on a run logged to MLflow: the attack's figures (one step per eps, in the
-    order of attack.eps) and its folder's files (not adversarial.pt) as a run of the same store,
-    nested under the trained run and tagged with its id. What attack.json keeps of it, or None
-    when the trained run was not logged to MLflow."""
-    from nnlab.runs import read_summary
-
-    trained = (read_summary(Path(trained_run)) or {}).get("tracker") or {}
-    if trained.get("name") != "mlflow" or not trained.get("run_id"):
-        return None
-    uri, experiment = trained["tracking_uri"], trained.get("experiment", "nnlab")
-    entry = {"name": "mlflow", "tracking_uri": uri, "trained_run_id": trained["run_id"]}
-    try:
-        from mlflow.entities import Metric
-
-        store = Store(uri, experiment)
-        entry["run_id"] = run_id = store.create_run(
-            "attack: " + (" ".join(o for o in overrides if not o.startswith("run=")) or out.name), {
-                "mlflow.parentRunId": trained["run_id"], "nnlab.trained_run_id": trained["run_id"],
-                "nnlab.kind": "attack", "nnlab.run_dir": str(out.resolve()),
-                "nnlab.overrides": " ".join(overrides), "mlflow.source.name": "nnlab"})
-        settings = {k: report.get(k) for k in ("run", "checkpoint", "dataset", "split", "n", "target")}
-        now = int(time.time() * 1000)
-        metrics = [Metric(key, float(result[key]), now, step)
-                   for step, result in enumerate(report["results"]) for key in ATTACK_METRICS
-                   if isinstance(result.get(key), int | float)]
-        store.log(run_id, metrics=metrics,
-                  params=flatten({**settings, "attack": report.get("attack") or {}}).items())
-        for path in sorted(out.iterdir()):
-            if path.is_file() and path.suffix != ".pt":
-                retrying(lambda path=path: store.client.log_artifact(run_id, str(path)))
-        store.end(run_id, "FINISHED")
-    except UserError as ex:
-        log.warning("logger=mlflow: %s; the attack is recorded in its folder only", ex)
-        entry["error"] = str(ex)
-    except Exception as ex:  # noqa: BLE001 - the attack's folder is complete without it
-        log.warning("logger=mlflow: %s failed (%s: %s); the attack is recorded in its folder only",
-                    uri, type(ex).__name__, _first_line(ex))
-        entry["error"] = f"{type(ex).__name__}: {_first_line(ex)}"
-    return entry
