@@ -57,13 +57,13 @@ def main(argv: list[str]) -> None:
                      description="Tabulate and plot the jobs of a sweep, or any run folders.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a sweep folder, run folders, or folders holding run folders")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write report.csv, report.md and "
-                        "curves.png (default: PATH, when there is one)")
-    parser.add_argument("--metric", default="test_acc", metavar="NAME", help=f"the metric in the pivot table "
-                        f"and the curves: {', '.join(METRICS)} (default test_acc)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write report.csv, report.md, "
+                        "curves.png and the rest (default: PATH, when there is one)")
+    parser.add_argument("--metric", default="test_acc", metavar="NAME", help=f"the metric in the pivot "
+                        f"tables: {', '.join(METRICS)} (default test_acc)")
     parser.add_argument("--columns", metavar="KEY", help="the swept parameter across the table "
                         "and the grid of curves (default: the last one typed)")
-    parser.add_argument("--aggregate", metavar="KEY", help="a swept parameter to average over: "
+    parser.add_argument("--aggregate", metavar="KEY|none", help="a swept parameter to average over: "
                         "mean ± sample std (ddof=1) and n per combination of the others "
                         f"(default: {agg.DEFAULT_KEY}, when it is swept; none: a cell per job)")
     args = parser.parse_args(argv)
