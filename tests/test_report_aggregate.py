@@ -113,6 +113,22 @@ def test_a_job_never_started_counts_as_planned_and_a_loss_is_best_when_lowest(sw
     assert report.aggregated.set_index("optimizer.lr").loc["0.01", "left_out"] == "seed=5 (not run)"
 
 
+def test_a_combination_with_no_completed_job_says_what_became_of_its_jobs(swept, tmp_path):
+    import shutil
+
+    summary = json.loads((swept / "5" / "summary.json").read_text())
+    (swept / "5" / "summary.json").write_text(json.dumps({**summary, "status": "diverged"}))
+    for num in range(6, 10):  # the rest of lr 0.01 never started
+        shutil.rmtree(swept / str(num))
+    proc = nnlab("report", str(swept), cwd=tmp_path)
+    m1, s1, _ = expected("0.1")
+    assert md_table(proc.stdout, "10 jobs: ") == [
+        ["optimizer.lr", "test_acc"], ["0.01", "1 diverged, 4 not run (n=0 of 5)"],
+        ["0.1", f"**{m1:.4f} ± {s1:.4f} (n=4 of 5)**"]]
+    shutil.rmtree(swept / "5")
+    assert "| 0.01 | not run (n=0 of 5) |" in nnlab("report", str(swept), cwd=tmp_path).stdout
+
+
 def test_aggregate_names_another_key_or_none(swept, tmp_path):
     # over the learning rates, per seed: seed 3 has only lr 0.01 left, a single job, so no ± (and
     # its 0.95 is the best mean)

@@ -9,6 +9,7 @@ estimate from a handful of seeds); jobs that did not complete are left out of bo
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
@@ -25,6 +26,7 @@ class Group:
     combo: tuple[str, ...]  # the other swept keys' values ("-" where a job has none)
     rows: list[int]  # its jobs' positions in the report's table (the same as in its job list)
     completed: list[int]  # of those, the jobs whose numbers count
+    statuses: list[str]  # every job's status, in order
 
 
 def choose_key(requested: str | None, swept: list[str], table: pd.DataFrame) -> str | None:
@@ -49,9 +51,10 @@ def groups(table: pd.DataFrame, keys: list[str], levels: dict[str, list[str]]) -
     """The jobs grouped by their values of `keys`, in the order of the keys' levels."""
     found: dict[tuple, Group] = {}
     for i, (_, job) in enumerate(table.iterrows()):
-        group = found.setdefault(tuple(value(job[k]) for k in keys), Group(tuple(value(job[k]) for k in keys),
-                                                                            [], []))
+        combo = tuple(value(job[k]) for k in keys)
+        group = found.setdefault(combo, Group(combo, [], [], []))
         group.rows.append(i)
+        group.statuses.append(job["status"])
         if job["status"] in OK_STATUSES:
             group.completed.append(i)
     return sorted(found.values(), key=lambda g: rank(g.combo, keys, levels))
@@ -76,13 +79,17 @@ def aggregated_table(table: pd.DataFrame, found: list[Group], keys: list[str], o
     return pd.DataFrame(rows)
 
 
-def cell(row: pd.Series, column: str, bold: bool = False) -> str:
-    """'0.9120 ± 0.0110 (n=5)'; 'n=4 of 5' when a job did not complete; no ± for a single job."""
+def cell(row: pd.Series, column: str, group: Group, bold: bool = False) -> str:
+    """'0.9120 ± 0.0110 (n=5)'; 'n=4 of 5' when a job did not complete; no ± for a single job;
+    what became of the jobs when none completed ('not run (n=0 of 2)')."""
     n, planned = int(row["n"]), int(row["n_planned"])
     count = f"n={n}" + (f" of {planned}" if n < planned else "")
     mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
     if mean is None or pd.isna(mean):
-        return f"- ({count})"
+        left_out = Counter(s for s in group.statuses if s not in OK_STATUSES)
+        what = (next(iter(left_out)) if len(left_out) == 1 else
+                ", ".join(f"{k} {s}" for s, k in left_out.items()) or "-")
+        return f"{what} ({count})"
     text = f"{mean:.4f}" + ("" if std is None or pd.isna(std) else f" ± {std:.4f}") + f" ({count})"
     return f"**{text}**" if bold else text
 

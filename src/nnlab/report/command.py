@@ -43,7 +43,8 @@ class Report:
     panels: list[tuple[int, int, str]]  # curves.png: (row, column, title) per panel
     out: Path
     aggregate: str | None = None  # the swept key averaged over, if any
-    aggregated: pd.DataFrame | None = None  # report_aggregated.csv
+    aggregated: pd.DataFrame | None = None  # report_aggregated.csv, a row per group
+    groups: list[agg.Group] = field(default_factory=list)  # the jobs of each aggregated row
     probes: list = field(default_factory=list)  # probes.Overlay per probe_<name>.png written
 
     @property
@@ -116,7 +117,7 @@ def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
         raise UserError(f"--columns {columns} is the parameter averaged over; choose another column "
                         f"or give --aggregate none for a cell per {columns}")
     report = Report(table, swept, constant, [], out, over)
-    found = agg.groups(table, report.keys, levels(table, swept)) if over else []
+    report.groups = found = agg.groups(table, report.keys, levels(table, swept)) if over else []
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")

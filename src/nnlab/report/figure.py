@@ -95,12 +95,13 @@ def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], path
                 if kind == "loss":
                     lows.append(curve.mean.min())
                     highs.append(curve.mean.max())
-            if not cell.curves.get(kind):  # no empty frame: say why, without axes
+            if not cell.curves.get(kind):  # no empty frame: say why (once per cell), without axes
                 ax.axis("off")
-                ax.text(0.5, 0.5, cell.why_empty or f"no {KINDS[kind]} recorded", transform=ax.transAxes,
-                        ha="center", va="center", color=FAILED_COLOUR, fontsize=9)
+                if cell.why_empty == "" or i == 0:
+                    ax.text(0.5, 0.5, cell.why_empty or f"no {KINDS[kind]} recorded", ha="center",
+                            va="center", transform=ax.transAxes, color=FAILED_COLOUR, fontsize=9)
             ax.grid(alpha=0.3)
-            ax.tick_params(labelsize=7, labelbottom=i == nk - 1, labelleft=c == 0)
+            ax.tick_params(labelsize=7, labelbottom=i == nk - 1, labelleft=False)
         axes[r * nk][c].set_title(cell.title, fontsize=8, color="black" if cell.ok else FAILED_COLOUR)
     used = set(positions)
     for r in range(rows):
@@ -108,8 +109,11 @@ def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], path
             if (r, c) not in used:
                 for i in range(nk):
                     axes[r * nk + i][c].axis("off")
-        for i, kind in enumerate(kinds):
-            axes[r * nk + i][0].set_ylabel(KINDS[kind], fontsize=8)
+        for i, kind in enumerate(kinds):  # the y scale on the first panel of each row that is drawn
+            drawn = [ax for ax in axes[r * nk + i] if ax.axison]
+            if drawn:
+                drawn[0].tick_params(labelleft=True)
+                drawn[0].set_ylabel(KINDS[kind], fontsize=8)
     axes[0][0].xaxis.set_major_locator(MaxNLocator(integer=True))
     if "acc" in shared:
         shared["acc"].set_ylim(-0.02, 1.02)

@@ -76,12 +76,11 @@ def pivot_markdown(report: Report, metric: str, which: str) -> str:
     found = levels(t, report.swept)
     grouped: dict[tuple, list[str]] = {}
     if report.aggregate:
-        aggregated = report.aggregated if report.aggregated is not None else pd.DataFrame()
+        aggregated = report.aggregated
         best = agg.best_mean(aggregated, col, metric.endswith("_acc"))
-        for _, row in aggregated.iterrows():
+        for group, (_, row) in zip(report.groups, aggregated.iterrows(), strict=True):
             mean = row.get(f"{col}_mean")
-            grouped[tuple(value(row[k]) for k in keys)] = [
-                agg.cell(row, col, bold=best is not None and mean == best)]
+            grouped[group.combo] = [agg.cell(row, col, group, bold=best is not None and mean == best)]
         if not keys:  # only the aggregated key was swept: one cell for all jobs
             return md_table([report.aggregate, metric], [[", ".join(found[report.aggregate]),
                                                           grouped.get((), ["-"])[0]]])
