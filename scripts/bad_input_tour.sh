@@ -2,7 +2,7 @@
 # The bad-input tour: commands a new user might type wrong, each run as the real command in a
 # fresh folder; every one must end with one line on stderr, exit code 2, no traceback, and leave
 # nothing behind (the last line lists the folder: only data/ and victim/, made here, may remain).
-#   PATH=$PWD/.venv/bin:$PATH bash scripts/bad_input_tour.sh     (about 3 minutes: 57 commands)
+#   PATH=$PWD/.venv/bin:$PATH bash scripts/bad_input_tour.sh     (about 3 minutes: 58 commands)
 N=${NNLAB:-nnlab}
 PY=${PYTHON:-python}
 cd "$(mktemp -d)"
@@ -77,6 +77,7 @@ train -m hydra/launcher=vectorized hydra.launcher.max_models=0 seed=0,1
 attack run=no_such_run
 report no_such_folder
 report victim --metric accuracy
+report victim --aggregate seed
 LIST
 echo "folders left: $(ls | tr '\n' ' ')"
 ls outputs 2>/dev/null && echo "outputs/ was left behind"

@@ -102,7 +102,32 @@ def test_curves_title_says_which_sweep_it_is(sweep, tmp_path, pyplot_figures):
     """The panels say what differs; the figure's title, the dataset, model and shared settings."""
     write_report([sweep], tmp_path, "test_acc")
     (fig,) = pyplot_figures
-    assert fig._suptitle.get_text() == "accuracy per epoch: spiral / MLP\ndataset=spiral epochs=3"
+    assert fig._suptitle.get_text() == "loss and accuracy per epoch: spiral / MLP\ndataset=spiral epochs=3"
+
+
+def test_curves_show_loss_over_accuracy_and_no_empty_panel(sweep, tmp_path, pyplot_figures):
+    """Each job's cell is a loss panel over an accuracy panel, whatever --metric says; a job with no
+    epochs says so in its cell instead of leaving empty frames."""
+    broken = tmp_path / "sweep"
+    shutil.copytree(sweep, broken)
+    shutil.rmtree(broken / "5")  # planned in multirun.yaml, never started: no metrics
+    report = write_report([broken], tmp_path / "rep", "test_loss")
+    (fig,) = pyplot_figures
+    assert len(fig.axes) == 12  # 3 x 2 cells of two panels
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert len(drawn) == 10 and all(ax.lines for ax in drawn)  # every framed panel has curves
+    first_column = [ax for ax in drawn if ax.get_subplotspec().colspan.start == 0]
+    assert {ax.get_ylabel() for ax in first_column} == {"loss", "accuracy"}
+    assert all(ax.get_ylim() == (-0.02, 1.02) for ax in drawn if ax.get_subplotspec().rowspan.start % 2)
+    not_run = [ax for ax in fig.axes if not ax.axison]
+    assert len(not_run) == 2 and "not run\nno epochs" in [t.get_text() for ax in not_run for t in ax.texts]
+    assert dict(((r, c), t) for r, c, t in report.panels)[(0, 1)].endswith("[not run]")
+    job = Run(sweep / "0").metrics  # lr 0.1, batch 10: the last row of cells, the first column
+    loss_panel, acc_panel = fig.axes[8], fig.axes[10]  # row-major: figure rows 4 and 5, column 0
+    lines = {line.get_label(): list(line.get_ydata()) for line in loss_panel.lines}
+    assert lines["test"] == pytest.approx(list(job["test_loss"]))
+    assert [list(line.get_ydata()) for line in acc_panel.lines if line.get_label() == "train"][0] == \
+        pytest.approx(list(job["train_acc"]))
 
 
 def test_jobs_that_did_not_complete_are_listed_with_their_status(sweep, tmp_path):
@@ -222,10 +247,10 @@ def test_curves_of_many_jobs_share_a_panel_per_split(tmp_path, pyplot_figures):
     jobs = [Job(str(i), tmp_path / str(i), "completed", params={"seed": str(i)},
                 metrics=pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.5 + i / 1000, 0.2],
                                       "test_loss": [1.1, 0.6, 0.3]})) for i in range(MAX_PANELS + 2)]
-    panels = curves(jobs, ["seed"], {"seed": [str(i) for i in range(MAX_PANELS + 2)]}, "test_loss",
+    panels = curves(jobs, ["seed"], {"seed": [str(i) for i in range(MAX_PANELS + 2)]},
                     tmp_path / "curves.png")
-    assert [title for _, _, title in panels] == [f"train: {MAX_PANELS + 2} jobs, one line each",
-                                                 f"test: {MAX_PANELS + 2} jobs, one line each"]
+    assert [title for _, _, title in panels] == [f"train loss: {MAX_PANELS + 2} jobs, one line each",
+                                                 f"test loss: {MAX_PANELS + 2} jobs, one line each"]
     (fig,) = pyplot_figures
     median = [line for line in fig.axes[1].lines if line.get_label() == "median"]
     assert list(median[0].get_ydata()) == [1.1, 0.6, 0.3]

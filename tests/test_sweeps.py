@@ -32,6 +32,30 @@ def test_joblib_launcher_runs_jobs_in_parallel_and_reports(tmp_path):
     assert (tmp_path / "sweep" / "curves.png").is_file()
 
 
+def test_sweep_prints_its_final_table_aggregated_over_the_seeds(tmp_path):
+    """The issue's sweep: at its end `nnlab train -m` prints what `nnlab report` prints, mean ± std
+    over the seeds per learning rate, checked against the jobs' own summaries."""
+    import statistics
+
+    from test_report import md_table
+
+    proc = sweep(tmp_path, "dataset=spiral", "optimizer.lr=0.1,0.01", "seed=1,2,3,4,5", "epochs=3")
+    assert proc.returncode == 0, proc.stderr
+    accs: dict[str, list[float]] = {}
+    for job in (tmp_path / "sweep").iterdir():
+        if job.is_dir():
+            lr = next(o for o in Run(job).summary["overrides"] if o.startswith("optimizer.lr="))
+            accs.setdefault(lr.split("=")[1], []).append(Run(job).summary["final"]["test_acc"])
+    cells = {lr: f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f} (n=5)" for lr, v in accs.items()}
+    best = max(accs, key=lambda lr: statistics.mean(accs[lr]))
+    cells[best] = f"**{cells[best]}**"
+    table = md_table(proc.stdout, "10 jobs: 10 completed")
+    assert table == [["optimizer.lr", "test_acc"], ["0.01", cells["0.01"]], ["0.1", cells["0.1"]]]
+    assert proc.stdout.rstrip().endswith(f"| 0.1 | {cells['0.1']} |")  # the last thing printed
+    report = nnlab("report", "sweep", cwd=tmp_path)
+    assert md_table(report.stdout, "10 jobs: 10 completed") == table  # as `nnlab report` prints it
+
+
 def test_joblib_workers_are_forked_warm_and_share_the_cores(tmp_path):
     """hydra/launcher=joblib forks its workers from the launching process (torch already
     imported, see src/hydra_plugins/nnlab_launcher): each job's process is a direct child of

@@ -35,7 +35,8 @@ def run(ctx: Context) -> None:
                        f"hydra.run.dir={low}", check=False).returncode
     if sweep_rc not in (0, 1) or low_rc not in (0, 3):
         raise ReproduceError(f"training failed (sweep exit {sweep_rc}, low-rate run exit {low_rc})")
-    # One report over the grid and the low-rate run: accuracy curves, then loss curves.
+    # One report over the grid and the low-rate run: its accuracy tables, then its loss tables
+    # (curves.png draws both).
     acc, loss = ctx.out / "report_acc", ctx.out / "report_loss"
     ctx.nnlab("report", sweep, low, "--out", acc, "--metric", "test_acc")
     ctx.nnlab("report", sweep, low, "--out", loss, "--metric", "test_loss")
@@ -57,8 +58,8 @@ def run(ctx: Context) -> None:
     ctx.table("runs", runs,
               "Every run (best_epoch: lowest validation loss; a best epoch well before the last "
               "is the over-fitting the report describes).")
-    ctx.figure(acc / "curves.png", "accuracy per epoch (train, validation, test), one panel per run")
-    ctx.figure(loss / "curves.png", "loss per epoch (train, validation, test), one panel per run")
+    ctx.figure(acc / "curves.png", "loss (top) and accuracy (bottom) per epoch (train, validation, test), "
+               "a pair of panels per run")
     ctx.note(f"nnlab report's own tables: [{acc.name}/report.md]({acc.name}/report.md), "
              f"[{loss.name}/report.md]({loss.name}/report.md).")
 

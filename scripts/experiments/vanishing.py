@@ -46,7 +46,7 @@ def run(ctx: Context) -> None:
     ctx.table("test_scores", scores(jobs), f"Final epoch ({epochs}). Chance is 10% on balanced "
               "classes (the report's 0.113 is the share of the most common digit in MNIST's test set).")
     ctx.table("report_scores", report_scores(), "The report (MNIST, 50 epochs), for comparison.")
-    ctx.figure(sweep / "curves.png", "test accuracy per epoch of the nine runs (nnlab report)")
+    ctx.figure(sweep / "curves.png", "loss and accuracy per epoch of the nine runs (nnlab report)")
 
     ctx.heading(f"Gradient per layer after {GRAD_EPOCH} epochs")
     grads = {(int(j["model.depth"]), j["model.activation"]): read_grads(Path(j["path"]))

@@ -1,41 +1,56 @@
-"""`nnlab report PATH... [--out DIR] [--metric test_acc]`: a sweep's jobs as tables and one figure.
+"""`nnlab report PATH... [--out DIR] [--metric test_acc] [--columns KEY] [--aggregate KEY|none]`: a
+sweep's jobs (or any run folders) as tables and figures.
 
 Reads run folders as data (every folder under a PATH that holds .hydra/config.yaml) and writes
 into --out (default: the PATH, when there is one):
 
-  report.csv   one row per job: folder, status, swept parameters, final and best metrics
-  report.md    the metric pivoted on the swept parameters, then every job with its status
-  curves.png   learning curves, one panel per job on a shared y scale (report_figure.py)
+  report.csv             one row per job: folder, status, swept parameters, final and best metrics
+  report_aggregated.csv  when a key is aggregated (the seed, by default): a row per combination
+                         of the other swept keys, each metric's mean and std over it (aggregate.py)
+  report.md              the metric pivoted on the swept parameters (mean ± std when aggregated),
+                         every job with its status, the probes' numbers (markdown.py)
+  curves.png             loss and accuracy per epoch, a panel per job or per group (figure.py)
+  probe_<name>.png       a probe's results overlaid, a line per run, for probes that several
+                         runs share (probes.py)
 
 A job that did not end well (diverged, failed, interrupted, still `running`, no summary.json,
 no metrics.csv, or planned in the sweep's multirun.yaml but never started) is kept in every
-output under its status. Collecting the jobs lives in report_jobs.py.
+output under its status. Collecting the jobs lives in jobs.py.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from nnlab.errors import UserError, choice_error, die
-from nnlab.report.jobs import OK_STATUSES, Job, collect_jobs
+from nnlab.report import aggregate as agg
+from nnlab.report.jobs import Job, collect_jobs, levels
+from nnlab.report.markdown import METRICS, console_summary, markdown, md_table  # noqa: F401 (md_table: scripts use it)
 from nnlab.runs import CSV_FLOAT_FORMAT
 
-SPLITS = ("train", "val", "test")
-METRICS = [f"{split}_{kind}" for split in SPLITS for kind in ("loss", "acc")]
-USAGE = "nnlab report PATH... [--out DIR] [--metric NAME] [--columns KEY]"
+USAGE = "nnlab report PATH... [--out DIR] [--metric NAME] [--columns KEY] [--aggregate KEY|none]"
 
 
 @dataclass
 class Report:
     table: pd.DataFrame  # report.csv
-    swept: list[str]  # swept parameters; the pivot's rows are all but the last, columns the last
+    swept: list[str]  # swept parameters, in the order typed (--columns last)
     constant: dict[str, str]  # overrides that are the same in every job
     panels: list[tuple[int, int, str]]  # curves.png: (row, column, title) per panel
     out: Path
+    aggregate: str | None = None  # the swept key averaged over, if any
+    aggregated: pd.DataFrame | None = None  # report_aggregated.csv, a row per group
+    groups: list[agg.Group] = field(default_factory=list)  # the jobs of each aggregated row
+    probes: list = field(default_factory=list)  # probes.Overlay per probe_<name>.png written
+
+    @property
+    def keys(self) -> list[str]:
+        """The pivot's keys: rows all but the last, columns the last; the aggregated one is not."""
+        return [k for k in self.swept if k != self.aggregate]
 
 
 def main(argv: list[str]) -> None:
@@ -43,22 +58,30 @@ def main(argv: list[str]) -> None:
                      description="Tabulate and plot the jobs of a sweep, or any run folders.")
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a sweep folder, run folders, or folders holding run folders")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write report.csv, report.md and "
-                        "curves.png (default: PATH, when there is one)")
-    parser.add_argument("--metric", default="test_acc", metavar="NAME", help=f"the metric in the pivot table "
-                        f"and the curves: {', '.join(METRICS)} (default test_acc)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write report.csv, report.md, "
+                        "curves.png and the rest (default: PATH, when there is one)")
+    parser.add_argument("--metric", default="test_acc", metavar="NAME", help=f"the metric in the pivot "
+                        f"tables: {', '.join(METRICS)} (default test_acc)")
     parser.add_argument("--columns", metavar="KEY", help="the swept parameter across the table "
                         "and the grid of curves (default: the last one typed)")
+    parser.add_argument("--aggregate", metavar="KEY|none", help="a swept parameter to average over: "
+                        "mean ± sample std (ddof=1) and n per combination of the others "
+                        f"(default: {agg.DEFAULT_KEY}, when it is swept; none: a cell per job)")
     args = parser.parse_args(argv)
     try:
-        report = write_report([Path(p) for p in args.paths], args.out, args.metric, args.columns)
+        report = write_report([Path(p) for p in args.paths], args.out, args.metric, args.columns,
+                              args.aggregate)
     except UserError as ex:
         die(f"report: {ex}", ex.exit_code)
     except OSError as ex:  # e.g. --out not writable
         die(f"report: cannot write {ex.filename or args.out}: {ex.strerror}")
-    print(f"{len(report.table)} jobs: {_status_counts(report.table)}")
-    print(_pivot_markdown(report, args.metric, "final"))
-    print(f"wrote report.csv, report.md and curves.png to {report.out}")
+    print(console_summary(report, args.metric))
+    print(f"wrote {', '.join(written(report))} to {report.out}")
+
+
+def written(report: Report) -> list[str]:
+    return ["report.csv", *(["report_aggregated.csv"] if report.aggregate else []), "report.md",
+            "curves.png", *(overlay.file for overlay in report.probes)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,7 +90,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
-                 columns: str | None = None) -> Report:
+                 columns: str | None = None, aggregate: str | None = None) -> Report:
+    """Every output of `nnlab report`; `aggregate`: a swept key, "none", or None for the default
+    (the seed, when it is swept)."""
     if metric not in METRICS:
         raise choice_error("--metric", metric, METRICS)
     if out is None:
@@ -87,17 +112,30 @@ def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
                    UserError(f"--columns {columns}: no parameter differs between these jobs"))
         swept = [k for k in swept if k != columns] + [columns]
     table = _table(jobs, swept)
+    over = agg.choose_key(aggregate, swept, table)
+    if over is not None and over == columns:
+        raise UserError(f"--columns {columns} is the parameter averaged over; choose another column "
+                        f"or give --aggregate none for a cell per {columns}")
+    report = Report(table, swept, constant, [], out, over)
+    report.groups = found = agg.groups(table, report.keys, levels(table, swept)) if over else []
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
 
-    from nnlab.report.figure import curves  # matplotlib is imported once the input is checked
+    # matplotlib is imported once the input is checked
+    from nnlab.report.figure import curves
+    from nnlab.report.probes import overlay_probes
 
-    panels = curves(jobs, swept, _levels(table, swept), metric, out / "curves.png")
-    report = Report(table, swept, constant, panels, out)
+    report.panels = curves(jobs, swept, levels(table, swept), out / "curves.png", over, found)
+    report.probes = overlay_probes(jobs, report.keys, over, found, out)
     table.to_csv(out / "report.csv", index=False, float_format=CSV_FLOAT_FORMAT)
-    (out / "report.md").write_text(_markdown(report, metric, paths))
+    if over:
+        report.aggregated = agg.aggregated_table(table, found, report.keys, over)
+        report.aggregated.to_csv(out / "report_aggregated.csv", index=False, float_format=CSV_FLOAT_FORMAT)
+    else:  # a stale one from an earlier, aggregated report would contradict report.md
+        (out / "report_aggregated.csv").unlink(missing_ok=True)
+    (out / "report.md").write_text(markdown(report, metric, paths))
     return report
 
 
@@ -129,111 +167,7 @@ def _table(jobs: list[Job], swept: list[str]) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     # Splits a dataset does not have (val on the toys) are empty in every job: drop those columns.
-    empty = [c for c in table.columns if c.startswith(("final_", "best_")) and table[c].isna().all()]
+    # (best_epoch is not a metric: the jobs table always has it, "-" where no epoch ended.)
+    empty = [c for c in table.columns if c.startswith(("final_", "best_")) and c != "best_epoch"
+             and table[c].isna().all()]
     return table.drop(columns=empty)
-
-
-def _levels(table: pd.DataFrame, keys: list[str]) -> dict[str, list[str]]:
-    """Each swept parameter's values: ascending when all are numbers, else in order of appearance."""
-    levels = {}
-    for key in keys:
-        values = list(dict.fromkeys(v for v in table[key] if _value(v) != "-"))
-        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-        if numbers.notna().all():
-            values = [v for _, v in sorted(zip(numbers, values, strict=True))]
-        levels[key] = values + (["-"] if any(_value(v) == "-" for v in table[key]) else [])
-    return levels
-
-
-def _value(value) -> str:
-    """A parameter's value, "-" for a job that has none (not typed, and not in its config)."""
-    return value if isinstance(value, str) else "-"
-
-
-# --- report.md -------------------------------------------------------------------------------
-
-
-def _markdown(report: Report, metric: str, paths: list[Path]) -> str:
-    t, swept = report.table, report.swept
-    lines = [f"# Report: {', '.join(str(p) for p in paths)}", "",
-             f"{len(t)} jobs: {_status_counts(t)}."]
-    if swept:
-        lines.append("Swept: " + "; ".join(
-            f"`{k}` ({', '.join(_levels(t, [k])[k])})" for k in swept) + ".")
-    if report.constant:
-        lines.append("Same in every job: " + ", ".join(f"`{k}={v}`" for k, v in
-                                                      report.constant.items()) + ".")
-    monitor = ", ".join(sorted(set(t["monitor"].dropna()))) or "the monitored metric"
-    lines += ["", f"## {metric}, final epoch", "", _pivot_markdown(report, metric, "final"), "",
-              f"## {metric} at the best epoch (best {monitor})", "",
-              _pivot_markdown(report, metric, "best"), "", "## Jobs (final metrics)", "",
-              _jobs_markdown(report),
-              "", "## Learning curves", "", "![learning curves](curves.png)", ""]
-    return "\n".join(lines)
-
-
-def _pivot_markdown(report: Report, metric: str, which: str) -> str:
-    """Rows: all swept parameters but the last; columns: the last; cells: the metric, or the
-    status of a job that did not end well; jobs with the same parameters share a cell."""
-    t, swept = report.table, report.swept
-    col = f"{which}_{metric}"
-    values = t[col] if col in t else pd.Series([None] * len(t))
-    best = values[t["status"].isin(OK_STATUSES)]
-    best = (best.max() if metric.endswith("_acc") else best.min()) if best.notna().any() else None
-    cells = [_number(v, bold=v == best) if status in OK_STATUSES else status
-             for v, status in zip(values, t["status"], strict=True)]
-    if not swept:
-        return md_table(["job", metric], [[job, cell] for job, cell in zip(t["job"], cells,
-                                                                               strict=True)])
-    levels = _levels(t, swept)
-    row_keys, col_key = swept[:-1], swept[-1]
-    grouped: dict[tuple, list[str]] = {}
-    for (_, job), cell in zip(t.iterrows(), cells, strict=True):
-        grouped.setdefault(tuple(_value(job[k]) for k in swept), []).append(cell)
-    if not row_keys:
-        return md_table([col_key, metric], [[v, " / ".join(grouped.get((v,), ["-"]))]
-                                             for v in levels[col_key]])
-    header = [*row_keys[:-1], f"{row_keys[-1]} \\ {col_key}", *levels[col_key]]
-    rows = []
-    for row in dict.fromkeys(k[:-1] for k in sorted(grouped, key=lambda k: _rank(k, swept, levels))):
-        rows.append([*row, *(" / ".join(grouped.get((*row, c), ["-"])) for c in levels[col_key])])
-    return md_table(header, rows)
-
-
-def _rank(key: tuple, swept: list[str], levels: dict[str, list[str]]) -> tuple:
-    return tuple(levels[k].index(v) if v in levels[k] else len(levels[k])
-                 for k, v in zip(swept, key, strict=True))
-
-
-def _jobs_markdown(report: Report) -> str:
-    t = report.table
-    metrics = [c for c in t.columns if c.startswith("final_")]
-    columns = ["job", "status", *report.swept, "epochs_completed", "best_epoch", *metrics,
-               "wall_time_s", "note"]
-    header = [{"epochs_completed": "epochs done"}.get(c, c.removeprefix("final_")) for c in columns]
-    return md_table(header, [[_number(r[c]) if c in metrics else _cell(r[c]) for c in columns]
-                              for _, r in t.iterrows()])
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(_cell(c).replace("|", "\\|") for c in line) + " |"
-                     for line in lines)
-
-
-def _number(value, bold: bool = False) -> str:
-    if value is None or pd.isna(value):
-        return "-"
-    return f"**{value:.4f}**" if bold else f"{value:.4f}"
-
-
-def _cell(value) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "-"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _status_counts(table: pd.DataFrame) -> str:
-    return ", ".join(f"{n} {status}" for status, n in table["status"].value_counts(sort=False).items())

@@ -1,115 +1,199 @@
-"""curves.png for `nnlab report`: one panel of learning curves per job, on shared axes.
+"""curves.png for `nnlab report`: loss and accuracy per epoch, a pair of panels per job.
 
-With two or more swept parameters the panels form a grid like the pivot table (rows: all
-parameters but the last, columns: the last), the layout of seeds/000's hyper-parameter figures;
-otherwise they are laid out in job order. Matplotlib with the Agg backend, as in nnlab.plots
-(not imported here: it pulls in torch, which a report does not need).
+Each job (or, when a key such as the seed is aggregated, each group of jobs) gets a cell of two
+panels on shared axes: loss above, accuracy below, a line per split. With two or more swept
+parameters the cells form a grid like the pivot table (rows: all parameters but the last,
+columns: the last), the layout of seeds/000's hyper-parameter figures; otherwise they are laid
+out in order. An aggregated cell draws the mean over the group's completed jobs with a band of
+± one sample standard deviation; after the epoch where some jobs stopped early the mean is over
+those that got there. Every panel drawn has a curve in it, or says why it has none.
+
+Matplotlib with the Agg backend, as in nnlab.plots (not imported here: it pulls in torch, which a
+report does not need).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from nnlab.report.aggregate import Group  # noqa: E402
 from nnlab.report.jobs import OK_STATUSES, Job  # noqa: E402
 from nnlab.runs import NOT_SETTINGS, run_name, wrap  # noqa: E402
 
 # Line style per split, as nnlab.plots.SPLIT_STYLE; fixed colours so a split looks the same in
 # every panel, whichever splits a job has.
 SPLIT_STYLE = {"train": ("-", "C0"), "val": ("--", "C1"), "test": (":", "C2")}
+KINDS = {"loss": "loss", "acc": "accuracy"}
 FAILED_COLOUR = "#c0392b"
 
 
-# More jobs than this share one panel per split (a thin line each, the median bold): a panel per
-# job would make a figure of a thousand panels that takes minutes to draw and says nothing.
+# More cells than this share one panel per split and kind (a thin line per job, the median bold): a
+# panel per job would make a figure of a thousand panels that takes minutes to draw and says nothing.
 MAX_PANELS = 48
 
 
-def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], metric: str,
-           path: Path) -> list[tuple[int, int, str]]:
-    """Draw every job's `metric` kind (loss or acc) for each split; returns (row, col, title) per
-    panel."""
-    if len(jobs) > MAX_PANELS:
-        return _overlaid(jobs, swept, metric, path)
-    positions = _grid(jobs, swept, levels)
+@dataclass
+class Curve:
+    split: str
+    epoch: pd.Index
+    mean: pd.Series
+    std: pd.Series | None = None  # an aggregated cell's spread
+
+
+@dataclass
+class Cell:
+    combo: tuple  # its swept values, for the grid
+    title: str
+    ok: bool  # black title; red when a job in it did not complete
+    curves: dict[str, list[Curve]] = field(default_factory=dict)  # kind -> a curve per split
+    why_empty: str = ""  # said in place of the curves when it has none
+
+
+def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], path: Path,
+           aggregate: str | None = None, groups: list[Group] | None = None) -> list[tuple[int, int, str]]:
+    """Draw curves.png; returns (row, column, title) per cell of the grid (a cell: a loss panel
+    over an accuracy panel), or per panel when the jobs share panels (more than MAX_PANELS)."""
+    if aggregate:
+        keys = [k for k in swept if k != aggregate]
+        cells = [_group_cell([jobs[i] for i in g.rows], g, keys) for g in groups or []]
+    else:
+        keys = swept
+        cells = [_job_cell(job, swept) for job in jobs]
+    if len(cells) > MAX_PANELS:
+        return _overlaid(jobs, swept, path)
+    kinds = [k for k in KINDS if any(cell.curves.get(k) for cell in cells)] or ["loss"]
+    positions = _grid([cell.combo for cell in cells], keys, levels)
     rows = 1 + max(r for r, _ in positions)
     cols = 1 + max(c for _, c in positions)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols + 0.4, 2.3 * rows + 0.7), squeeze=False,
-                             sharex=True, sharey=True, constrained_layout=True)
-    kind = metric.rsplit("_", 1)[1]
-    panels, lows, highs = [], [], []
-    for job, (r, c) in zip(jobs, positions, strict=True):
-        ax = axes[r][c]
-        title = _title(job, swept)
-        for split, (style, colour) in SPLIT_STYLE.items():
-            column = f"{split}_{kind}"
-            if job.metrics is not None and column in job.metrics and job.metrics[column].notna().any():
-                ax.plot(job.metrics["epoch"], job.metrics[column], style, color=colour, label=split,
-                        marker="o" if len(job.metrics) <= 12 else None, markersize=3)
-                lows.append(job.metrics[column].min())
-                highs.append(job.metrics[column].max())
-        if job.metrics is None:
-            ax.text(0.5, 0.5, f"{job.status}\nno epochs", transform=ax.transAxes, ha="center",
-                    va="center", color=FAILED_COLOUR, fontsize=11)
-        ax.set_title(title, fontsize=8, color="black" if job.status in OK_STATUSES else FAILED_COLOUR)
-        ax.grid(alpha=0.3)
-        panels.append((r, c, title))
+    nk = len(kinds)
+    fig, axes = plt.subplots(rows * nk, cols, figsize=(2.9 * cols + 0.5, 1.85 * nk * rows + 0.9),
+                             squeeze=False, sharex=True, constrained_layout=True)
+    shared = {kind: axes[i][0] for i, kind in enumerate(kinds)}  # shared y scale per kind
+    highs, lows = [], []
+    for cell, (r, c) in zip(cells, positions, strict=True):
+        for i, kind in enumerate(kinds):
+            ax = axes[r * nk + i][c]
+            if ax is not shared[kind]:
+                ax.sharey(shared[kind])
+            for curve in cell.curves.get(kind, []):
+                style, colour = SPLIT_STYLE[curve.split]
+                ax.plot(curve.epoch, curve.mean, style, color=colour, label=curve.split,
+                        marker="o" if len(curve.epoch) <= 12 else None, markersize=3)
+                if curve.std is not None:
+                    ax.fill_between(curve.epoch, curve.mean - curve.std, curve.mean + curve.std,
+                                    color=colour, alpha=0.18, linewidth=0)
+                if kind == "loss":
+                    lows.append(curve.mean.min())
+                    highs.append(curve.mean.max())
+            if not cell.curves.get(kind):  # no empty frame: say why (once per cell), without axes
+                ax.axis("off")
+                if cell.why_empty == "" or i == 0:
+                    ax.text(0.5, 0.5, cell.why_empty or f"no {KINDS[kind]} recorded", ha="center",
+                            va="center", transform=ax.transAxes, color=FAILED_COLOUR, fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=7, labelbottom=i == nk - 1, labelleft=False)
+        axes[r * nk][c].set_title(cell.title, fontsize=8, color="black" if cell.ok else FAILED_COLOUR)
     used = set(positions)
     for r in range(rows):
         for c in range(cols):
             if (r, c) not in used:
-                axes[r][c].axis("off")
-            else:
-                axes[r][c].tick_params(labelsize=7, labelbottom=True)
+                for i in range(nk):
+                    axes[r * nk + i][c].axis("off")
+        for i, kind in enumerate(kinds):  # the y scale on the first panel of each row that is drawn
+            drawn = [ax for ax in axes[r * nk + i] if ax.axison]
+            if drawn:
+                drawn[0].tick_params(labelleft=True)
+                drawn[0].set_ylabel(KINDS[kind], fontsize=8)
     axes[0][0].xaxis.set_major_locator(MaxNLocator(integer=True))
-    if kind == "acc":
-        axes[0][0].set_ylim(-0.02, 1.02)
-    elif lows and min(lows) > 0 and max(highs) / min(lows) > 100:
-        axes[0][0].set_yscale("log")  # losses spanning decades (a near-diverging lr) read better
-    for r in range(rows):
-        axes[r][0].set_ylabel(kind if kind == "loss" else "accuracy", fontsize=8)
+    if "acc" in shared:
+        shared["acc"].set_ylim(-0.02, 1.02)
+    if "loss" in shared and lows and min(lows) > 0 and max(highs) / min(lows) > 100:
+        shared["loss"].set_yscale("log")  # losses spanning decades (a near-diverging lr) read better
     for c in range(cols):
-        axes[rows - 1][c].set_xlabel("epoch", fontsize=8)
+        bottom = max(r for r, cc in used if cc == c) if any(cc == c for _, cc in used) else rows - 1
+        axes[bottom * nk + nk - 1][c].set_xlabel("epoch", fontsize=8)
     handles = [plt.Line2D([], [], ls=style, color=colour, label=split)
                for split, (style, colour) in SPLIT_STYLE.items()
-               if any(j.metrics is not None and f"{split}_{kind}" in j.metrics
-                      and j.metrics[f"{split}_{kind}"].notna().any() for j in jobs)]
+               if any(curve.split == split for cell in cells for cs in cell.curves.values() for curve in cs)]
+    if aggregate:
+        handles.append(Patch(color="grey", alpha=0.3, label=f"± 1 std over {aggregate}"))
     if handles:
-        fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=8)
-    fig.suptitle(suptitle(jobs, swept, "loss" if kind == "loss" else "accuracy"), fontsize=10)
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
+    what = " and ".join(KINDS[k] for k in kinds)
+    fig.suptitle(suptitle(jobs, swept, what, " per epoch" + (f", mean ± std over {aggregate}"
+                                                            if aggregate else "")), fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return panels
+    return [(r, c, cell.title) for cell, (r, c) in zip(cells, positions, strict=True)]
 
 
-def suptitle(jobs: list[Job], swept: list[str], what: str) -> str:
+def _job_cell(job: Job, swept: list[str]) -> Cell:
+    cell = Cell(tuple(job.params.get(k) for k in swept), _title(job, swept), job.status in OK_STATUSES)
+    for kind in KINDS:
+        cell.curves[kind] = [Curve(split, job.metrics["epoch"], job.metrics[f"{split}_{kind}"])
+                             for split in SPLIT_STYLE if _recorded(job, f"{split}_{kind}")]
+    if job.metrics is None:
+        cell.why_empty = f"{job.status}\nno epochs"
+    return cell
+
+
+def _group_cell(jobs: list[Job], group: Group, keys: list[str]) -> Cell:
+    """The mean and sample std (ddof=1) per epoch over the group's completed jobs."""
+    done = [job for job in jobs if job.status in OK_STATUSES and job.metrics is not None]
+    parts = [f"{k}={v}" for k, v in zip(keys, group.combo, strict=True)] or ["all jobs"]
+    count = f"n={len(done)}" + (f" of {len(jobs)}" if len(done) < len(jobs) else "")
+    lengths = [int(job.metrics["epoch"].max()) for job in done]
+    if lengths and min(lengths) < max(lengths):
+        count += f", {sum(n == max(lengths) for n in lengths)} reached epoch {max(lengths)}"
+    cell = Cell(group.combo, _wrap([*parts[:-1], f"{parts[-1]} ({count})"]), len(done) == len(jobs))
+    for kind in KINDS:
+        for split in SPLIT_STYLE:
+            column = f"{split}_{kind}"
+            series = [job.metrics.set_index("epoch")[column] for job in done if _recorded(job, column)]
+            if series:
+                table = pd.concat(series, axis=1)
+                cell.curves.setdefault(kind, []).append(
+                    Curve(split, table.index, table.mean(axis=1), table.std(axis=1, ddof=1)))
+    if not done:
+        cell.why_empty = "no completed job\n" + ", ".join(sorted({job.status for job in jobs}))
+    return cell
+
+
+def _recorded(job: Job, column: str) -> bool:
+    return job.metrics is not None and column in job.metrics and job.metrics[column].notna().any()
+
+
+def suptitle(jobs: list[Job], swept: list[str], what: str, unit: str = " per epoch") -> str:
     """'accuracy per epoch: fashion_mnist / MLP' over the settings every job shares (the panels
     say what differs), so the figure says which sweep it is."""
     names = {run_name(job.path) for job in jobs}
-    head = f"{what} per epoch" + (f": {names.pop()}" if len(names) == 1 and None not in names else "")
+    head = f"{what}{unit}" + (f": {names.pop()}" if len(names) == 1 and None not in names else "")
     shared = [f"{k}={v}" for k, v in jobs[0].overrides.items()
               if k not in swept and not k.startswith(NOT_SETTINGS)
               and all(job.overrides.get(k) == v for job in jobs)]
     return "\n".join([head, *wrap(shared, 100)])
 
 
-def _grid(jobs: list[Job], swept: list[str], levels: dict[str, list[str]]) -> list[tuple[int, int]]:
-    """(row, col) per job: by the swept parameters when every combination has one job at most;
-    else in job order, wrapped."""
-    if len(swept) >= 2:
-        combos = [tuple(job.params.get(k) for k in swept) for job in jobs]
+def _grid(combos: list[tuple], keys: list[str], levels: dict[str, list[str]]) -> list[tuple[int, int]]:
+    """(row, col) per cell: by the swept parameters when there are two or more and every
+    combination has one cell at most; else in order, wrapped."""
+    if len(keys) >= 2:
         if len(set(combos)) == len(combos) and all(v in levels[k] for c in combos
-                                                   for k, v in zip(swept, c, strict=True)):
+                                                   for k, v in zip(keys, c, strict=True)):
             row_keys = sorted({c[:-1] for c in combos},
-                              key=lambda rk: [levels[k].index(v) for k, v in zip(swept, rk, strict=False)])
-            return [(row_keys.index(c[:-1]), levels[swept[-1]].index(c[-1])) for c in combos]
-    n = len(jobs)
+                              key=lambda rk: [levels[k].index(v) for k, v in zip(keys, rk, strict=False)])
+            return [(row_keys.index(c[:-1]), levels[keys[-1]].index(c[-1])) for c in combos]
+    n = len(combos)
     cols = n if n <= 4 else math.ceil(math.sqrt(n))
     return [(i // cols, i % cols) for i in range(n)]
 
@@ -119,7 +203,11 @@ def _title(job: Job, swept: list[str]) -> str:
     parts = [f"{k}={job.params.get(k)}" for k in swept] or [job.name]
     if job.status not in OK_STATUSES:
         parts[-1] += f" [{job.status}]"
-    # Long lists of parameters wrap between parameters, not inside one, 4 lines at most.
+    return _wrap(parts)
+
+
+def _wrap(parts: list[str]) -> str:
+    """Long lists of parameters wrap between parameters, not inside one, 4 lines at most."""
     lines = [parts[0]]
     for part in parts[1:]:
         if len(lines[-1]) + len(part) > 40:
@@ -129,36 +217,41 @@ def _title(job: Job, swept: list[str]) -> str:
     return "\n".join(lines if len(lines) <= 4 else [*lines[:3], "..."])
 
 
-def _overlaid(jobs: list[Job], swept: list[str], metric: str, path: Path) -> list[tuple[int, int, str]]:
-    """One panel per split: every job's curve as a thin line, and the median over jobs per epoch."""
-    import pandas as pd
+def _overlaid(jobs: list[Job], swept: list[str], path: Path) -> list[tuple[int, int, str]]:
+    """A row per kind (loss, accuracy), a panel per split: every job's curve as a thin line, and
+    the median over jobs per epoch."""
     from matplotlib.collections import LineCollection
 
-    kind = metric.rsplit("_", 1)[1]
-    present = [split for split in SPLIT_STYLE
-               if any(j.metrics is not None and f"{split}_{kind}" in j.metrics
-                      and j.metrics[f"{split}_{kind}"].notna().any() for j in jobs)] or ["train"]
-    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False,
-                             sharey=True, constrained_layout=True)
+    present = {kind: [split for split in SPLIT_STYLE if any(_recorded(j, f"{split}_{kind}") for j in jobs)]
+               for kind in KINDS}
+    kinds = [kind for kind in KINDS if present[kind]] or ["loss"]
+    cols = max([len(present[kind]) for kind in kinds] + [1])
+    fig, axes = plt.subplots(len(kinds), cols, figsize=(4.2 * cols, 3.3 * len(kinds) + 0.6),
+                             squeeze=False, sharex=True, constrained_layout=True)
     panels = []
-    for col, split in enumerate(present):
-        ax, column = axes[0][col], f"{split}_{kind}"
-        lines = [j.metrics[["epoch", column]].dropna().to_numpy() for j in jobs
-                 if j.metrics is not None and column in j.metrics]
-        ax.add_collection(LineCollection(lines, colors=SPLIT_STYLE[split][1], linewidths=0.6, alpha=0.15))
-        if lines:
+    for row, kind in enumerate(kinds):
+        for col in range(cols):
+            ax = axes[row][col]
+            if col >= len(present[kind]):
+                ax.axis("off")
+                continue
+            split = present[kind][col]
+            column = f"{split}_{kind}"
+            lines = [j.metrics[["epoch", column]].dropna().to_numpy() for j in jobs if _recorded(j, column)]
+            ax.add_collection(LineCollection(lines, colors=SPLIT_STYLE[split][1], linewidths=0.6,
+                                             alpha=0.15))
             table = pd.concat([pd.Series(line[:, 1], index=line[:, 0]) for line in lines], axis=1)
             ax.plot(table.index, table.median(axis=1), color="black", linewidth=1.6, label="median")
             ax.legend(fontsize=8)
-        ax.autoscale()
-        if kind == "acc":
-            ax.set_ylim(-0.02, 1.02)
-        title = f"{split}: {len(lines)} jobs, one line each"
-        ax.set(xlabel="epoch", ylabel=kind if kind == "loss" else "accuracy")
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-        panels.append((0, col, title))
-    fig.suptitle(suptitle(jobs, swept, f"{kind if kind == 'loss' else 'accuracy'} per epoch"), fontsize=10)
+            ax.autoscale()
+            if kind == "acc":
+                ax.set_ylim(-0.02, 1.02)
+            title = f"{split} {KINDS[kind]}: {len(lines)} jobs, one line each"
+            ax.set(xlabel="epoch", ylabel=KINDS[kind])
+            ax.set_title(title, fontsize=9)
+            ax.grid(alpha=0.3)
+            panels.append((row, col, title))
+    fig.suptitle(suptitle(jobs, swept, " and ".join(KINDS[k] for k in kinds)), fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return panels

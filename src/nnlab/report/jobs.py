@@ -162,6 +162,30 @@ def _text(value) -> str:
     return str(value)
 
 
+def levels(table: pd.DataFrame, keys: list[str]) -> dict[str, list[str]]:
+    """Each swept parameter's values: ascending when all are numbers, else in order of appearance;
+    "-" (jobs that have no value) last."""
+    found = {}
+    for key in keys:
+        values = list(dict.fromkeys(v for v in table[key] if value(v) != "-"))
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        if numbers.notna().all():
+            values = [v for _, v in sorted(zip(numbers, values, strict=True))]
+        found[key] = values + (["-"] if any(value(v) == "-" for v in table[key]) else [])
+    return found
+
+
+def value(v) -> str:
+    """A parameter's value, "-" for a job that has none (not typed, and not in its config)."""
+    return v if isinstance(v, str) else "-"
+
+
+def rank(combo: tuple, keys: list[str], found: dict[str, list[str]]) -> tuple:
+    """Sort key of a combination of values: each value's place in its parameter's levels."""
+    return tuple(found[k].index(v) if v in found[k] else len(found[k])
+                 for k, v in zip(keys, combo, strict=True))
+
+
 def _read_yaml(path: Path):
     try:
         return yaml.safe_load(path.read_text())

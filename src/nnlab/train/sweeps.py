@@ -14,19 +14,24 @@ log = logging.getLogger("nnlab")
 
 
 class SweepReport(Callback):
-    """`nnlab report` on the sweep folder once every job has run (failed jobs included)."""
+    """`nnlab report` on the sweep folder once every job has run (failed jobs included): its files,
+    and its table printed."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        from nnlab.report.command import write_report
+        from nnlab.report.command import console_summary, write_report
 
         try:
-            write_report([sweep_dir], None)
+            report = write_report([sweep_dir], None)
             log.info("sweep report: %s", sweep_dir / "report.md")
         except Exception as ex:  # a report problem must not hide the sweep's own outcome
             log.warning("could not write the sweep report (%s); run `nnlab report %s`", ex, sweep_dir)
+            return
+        # The sweep's final table on the terminal, as `nnlab report` prints it (aggregated over the
+        # seeds when they were swept), so the outcome is readable without opening report.md.
+        print(console_summary(report, "test_acc"), flush=True)
 
 
 # What the last sweep in this process left to report; Hydra only warns about exceptions raised in

@@ -1,0 +1,101 @@
+"""Statistics over one swept key (the seed, by default) for `nnlab report`.
+
+Jobs that differ only in the aggregated key form a group, one per combination of the other swept
+keys. A group's number is the mean over its jobs that completed (status completed or
+early_stopped) and their sample standard deviation (ddof=1: n - 1 in the denominator, the usual
+estimate from a handful of seeds); jobs that did not complete are left out of both and counted,
+`n=4 of 5`. One job alone has no spread, so its cell has no ±.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import pandas as pd
+
+from nnlab.errors import UserError, choice_error
+from nnlab.report.jobs import OK_STATUSES, rank, value
+
+DEFAULT_KEY = "seed"  # aggregated by default when it is swept
+OFF = "none"  # --aggregate none
+
+
+@dataclass
+class Group:
+    combo: tuple[str, ...]  # the other swept keys' values ("-" where a job has none)
+    rows: list[int]  # its jobs' positions in the report's table (the same as in its job list)
+    completed: list[int]  # of those, the jobs whose numbers count
+    statuses: list[str]  # every job's status, in order
+
+
+def choose_key(requested: str | None, swept: list[str], table: pd.DataFrame) -> str | None:
+    """The key to aggregate over: the one --aggregate names (it must be swept), none for
+    `--aggregate none`; by default the seed, when it is swept and at least one combination of the
+    other keys ran more than one seed (else there is nothing to average)."""
+    if requested == OFF:
+        return None
+    if requested is not None:
+        if requested not in swept:
+            raise (choice_error("--aggregate (a swept parameter, or none)", requested, swept) if swept
+                   else UserError(f"--aggregate {requested}: no parameter differs between these jobs"))
+        return requested
+    if DEFAULT_KEY not in swept:
+        return None
+    others = [k for k in swept if k != DEFAULT_KEY]
+    combos = [tuple(value(v) for v in row) for row in table[others].itertuples(index=False)]
+    return DEFAULT_KEY if len(set(combos)) < len(combos) else None
+
+
+def groups(table: pd.DataFrame, keys: list[str], levels: dict[str, list[str]]) -> list[Group]:
+    """The jobs grouped by their values of `keys`, in the order of the keys' levels."""
+    found: dict[tuple, Group] = {}
+    for i, (_, job) in enumerate(table.iterrows()):
+        combo = tuple(value(job[k]) for k in keys)
+        group = found.setdefault(combo, Group(combo, [], [], []))
+        group.rows.append(i)
+        group.statuses.append(job["status"])
+        if job["status"] in OK_STATUSES:
+            group.completed.append(i)
+    return sorted(found.values(), key=lambda g: rank(g.combo, keys, levels))
+
+
+def aggregated_table(table: pd.DataFrame, found: list[Group], keys: list[str], over: str) -> pd.DataFrame:
+    """report_aggregated.csv: a row per group with n (completed jobs), n_planned (all its jobs, run
+    or not), the jobs left out and why, and each final_/best_ metric's mean and std."""
+    metrics = [c for c in table.columns if c.startswith(("final_", "best_")) and c != "best_epoch"]
+    rows = []
+    for group in found:
+        done = table.iloc[group.completed]
+        left_out = table.iloc[[i for i in group.rows if i not in group.completed]]
+        row = {**dict(zip(keys, group.combo, strict=True)), "n": len(done), "n_planned": len(group.rows)}
+        for metric in metrics:
+            numbers = pd.to_numeric(done[metric], errors="coerce").dropna()
+            row[f"{metric}_mean"] = numbers.mean() if len(numbers) else None
+            row[f"{metric}_std"] = numbers.std(ddof=1) if len(numbers) > 1 else None
+        row["left_out"] = "; ".join(f"{over}={value(r[over])} ({r['status']})"
+                                    for _, r in left_out.iterrows())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cell(row: pd.Series, column: str, group: Group, bold: bool = False) -> str:
+    """'0.9120 ± 0.0110 (n=5)'; 'n=4 of 5' when a job did not complete; no ± for a single job;
+    what became of the jobs when none completed ('not run (n=0 of 2)')."""
+    n, planned = int(row["n"]), int(row["n_planned"])
+    count = f"n={n}" + (f" of {planned}" if n < planned else "")
+    mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
+    if mean is None or pd.isna(mean):
+        left_out = Counter(s for s in group.statuses if s not in OK_STATUSES)
+        what = (next(iter(left_out)) if len(left_out) == 1 else
+                ", ".join(f"{k} {s}" for s, k in left_out.items()) or "-")
+        return f"{what} ({count})"
+    text = f"{mean:.4f}" + ("" if std is None or pd.isna(std) else f" ± {std:.4f}") + f" ({count})"
+    return f"**{text}**" if bold else text
+
+
+def best_mean(aggregated: pd.DataFrame, column: str, higher_is_better: bool) -> float | None:
+    means = aggregated[f"{column}_mean"].dropna() if f"{column}_mean" in aggregated else pd.Series()
+    if means.empty:
+        return None
+    return means.max() if higher_is_better else means.min()
