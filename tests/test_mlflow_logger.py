@@ -177,12 +177,11 @@ def answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1 (a free port, SQLite and artifacts in a temporary
-    folder), stopped at the end: its URL."""
-    port, folder = free_port(), tmp_path / "server"
-    folder.mkdir()
+    folder), stopped at the end of the module: its URL."""
+    port, folder = free_port(), tmp_path_factory.mktemp("server")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
@@ -202,8 +201,16 @@ def test_a_real_mlflow_server_sees_a_joblib_sweep_as_one_parent_with_four_childr
     proc = nnlab("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.dir=sweep",
                  "logger=mlflow", f"logger.tracking_uri={mlflow_server}", *SWEEP, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
-    check_sweep(MlflowClient(mlflow_server), tmp_path / "sweep")
+    check_sweep(MlflowClient(mlflow_server), tmp_path / "sweep")  # (the other test: experiment "links")
     assert not (tmp_path / "outputs" / "mlflow.db").exists()  # nothing went to the default store
+
+
+def test_a_sweep_on_a_server_prints_one_link_to_its_parent_run_not_one_per_job(tmp_path, mlflow_server):
+    proc = nnlab("train", "-m", "hydra.sweep.dir=sweep", "logger=mlflow", "logger.experiment=links",
+                 f"logger.tracking_uri={mlflow_server}", *TOY, "plots=false", "seed=1,2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    links = [line for line in proc.stdout.splitlines() if "View run" in line]
+    assert len(links) == 1 and "View run sweep at: http://127.0.0.1" in links[0], links
 
 
 # --- a store that cannot be reached ----------------------------------------------------------------

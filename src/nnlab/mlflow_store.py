@@ -89,8 +89,20 @@ class Store:
         for i in range(0, len(metrics), 1000):
             retrying(lambda i=i: self.client.log_batch(run_id, metrics=metrics[i:i + 1000]))
 
-    def end(self, run_id: str, status: str) -> None:
-        retrying(lambda: self.client.set_terminated(run_id, status))
+    def end(self, run_id: str, status: str, quiet: bool = False) -> None:
+        """The run's status. MLflow prints "View run NAME at: URL" for a server's runs: a sweep's
+        jobs stay `quiet` (their parent's line leads to them), not a thousand lines."""
+        key = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+        before = os.environ.get(key)
+        if quiet:
+            os.environ[key] = "true"
+        try:
+            retrying(lambda: self.client.set_terminated(run_id, status))
+        finally:
+            if quiet and before is None:
+                del os.environ[key]
+            elif quiet:
+                os.environ[key] = before
 
 
 def _client(uri: str):

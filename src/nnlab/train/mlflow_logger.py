@@ -112,7 +112,7 @@ class MLflowLogger:
         try:
             self.store.log(self.run_id, tags=[("nnlab.status", status)])
             self._artifacts()
-            self.store.end(self.run_id, STATUSES.get(status, "FAILED"))
+            self.store.end(self.run_id, STATUSES.get(status, "FAILED"), quiet=self.parent_run_id is not None)
         except Exception as ex:  # noqa: BLE001
             self._failed("end", ex)
 
