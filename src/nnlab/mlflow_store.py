@@ -118,6 +118,8 @@ def _client(uri: str):
     os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
     for name in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." and the like
         logging.getLogger(name).setLevel(logging.WARNING)
+    # a server that is down is one warning line (ours), not one more per retry
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return MlflowClient(tracking_uri=uri)
@@ -205,4 +207,10 @@ def log_attack(out: Path, report: dict, trained_run: Path, overrides: list[str])
 
 
 def first_line(ex: Exception) -> str:
-    return (str(ex).strip().splitlines() or [""])[0][:300]
+    """What went wrong, short: MLflow's message for a server that is down is 400 characters."""
+    text = str(ex)
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "no server answers there (connection refused)"
+    if "Max retries exceeded" in text or "timed out" in text.lower():
+        return "the server did not answer in time"
+    return (text.strip().splitlines() or [""])[0][:200]
