@@ -2,7 +2,7 @@
 # The bad-input tour: commands a new user might type wrong, each run as the real command in a
 # fresh folder; every one must end with one line on stderr, exit code 2, no traceback, and leave
 # nothing behind (the last line lists the folder: only data/ and victim/, made here, may remain).
-#   PATH=$PWD/.venv/bin:$PATH bash scripts/bad_input_tour.sh     (about 3 minutes: 58 commands)
+#   PATH=$PWD/.venv/bin:$PATH bash scripts/bad_input_tour.sh     (about 3 minutes: 61 commands)
 N=${NNLAB:-nnlab}
 PY=${PYTHON:-python}
 cd "$(mktemp -d)"
@@ -31,6 +31,9 @@ train optimizer=adam 'optimizer.betas=[0.9,1.5]'
 train optimizer=adadelta optimizer.rho=2
 train optimizer=rmsprop optimizer.alpha=-1
 train optimizer.lr=0
+train logger=mlflow logger.tracking_uri=htp://localhost:5000
+train logger=mlflow logger.experiment=''
+attack run=victim track=maybe
 train optimizer.weight_decay=-1
 train optimizer.learning_rate=0.01
 train lr=0.1
