@@ -145,10 +145,12 @@ def check_sweep(client: MlflowClient, sweep_dir: Path, epochs: int = 3) -> None:
         assert summary(job)["tracker"]["parent_run_id"] == parent.info.run_id
 
 
-@pytest.mark.parametrize("launcher", ["basic", "vectorized"])
+@pytest.mark.parametrize("launcher", ["basic", "vectorized", "joblib"])
 def test_a_sweep_is_one_parent_run_with_a_child_per_job(tmp_path, launcher):
-    proc = nnlab("train", "-m", f"hydra/launcher={launcher}", "hydra.sweep.dir=sweep", "logger=mlflow",
-                 *SWEEP, cwd=tmp_path)
+    """joblib: two worker processes write to one SQLite file at once."""
+    workers = ("hydra.launcher.n_jobs=2",) if launcher == "joblib" else ()
+    proc = nnlab("train", "-m", f"hydra/launcher={launcher}", *workers, "hydra.sweep.dir=sweep",
+                 "logger=mlflow", *SWEEP, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]  # the diverged job fails the sweep
     check_sweep(store(tmp_path), tmp_path / "sweep")
 
