@@ -83,3 +83,25 @@ def test_the_document_puts_the_playground_tables_next_to_the_report(tmp_path):
     assert "    nnlab train -m experiment=playground_report" not in text  # stripped, in a code block
     assert "nnlab train -m experiment=playground_report" in text
     assert "- `xor`: its tables could not be read" in text  # what did not run is named
+
+
+def test_the_document_says_which_model_held_up_under_shifts(tmp_path):
+    """seeds/003's point (LeNet keeps a shifted 8, the MLP does not), on the whole shifted test
+    split: matched when LeNet's mean accuracy over the shifts is the higher."""
+    from experiments import side_by_side
+
+    folder = tmp_path / "shift"
+    folder.mkdir()
+    pd.DataFrame([{"model": "MLP 784-300-50-10", "epochs": 5, "test acc (unshifted)": 0.87,
+                   "report (MNIST)": 0.9308}]).to_csv(folder / "accuracy.csv", index=False)
+    curves = pd.DataFrame({"shift": [0, 1, 2], "MLP right": [0.87, 0.80, 0.57],
+                           "MLP down": [0.87, 0.82, 0.75],
+                           "LeNet-5 right": [0.88, 0.86, 0.78], "LeNet-5 down": [0.88, 0.88, 0.83]})
+    curves.to_csv(folder / "shift_accuracy.csv", index=False)
+    row = side_by_side.shift(tmp_path)[-1]
+    assert row.verdict == "matched" and "2 directions: LeNet 0.838, MLP 0.735" in row.ours
+    assert "2 pixels right: LeNet 0.780, MLP 0.570" in row.ours
+    curves[["MLP right", "MLP down", "LeNet-5 right", "LeNet-5 down"]] = curves[
+        ["LeNet-5 right", "LeNet-5 down", "MLP right", "MLP down"]].to_numpy()
+    curves.to_csv(folder / "shift_accuracy.csv", index=False)
+    assert side_by_side.shift(tmp_path)[-1].verdict.startswith("differs")
