@@ -105,3 +105,16 @@ def test_the_document_says_which_model_held_up_under_shifts(tmp_path):
         ["LeNet-5 right", "LeNet-5 down", "MLP right", "MLP down"]].to_numpy()
     curves.to_csv(folder / "shift_accuracy.csv", index=False)
     assert side_by_side.shift(tmp_path)[-1].verdict.startswith("differs")
+
+
+def test_the_adversarial_rows_read_the_generator_and_the_reports_l2_radius(tmp_path):
+    from experiments import side_by_side
+
+    cifar = pd.DataFrame({"model": ["net", "net", "cnn"], "test acc": [0.68, 0.68, 0.77],
+                          "L2 eps": [0.1, 0.357, 0.357], "success rate": [0.08, 0.36, 0.15],
+                          "adv acc": [0.64, 0.46, 0.63]})
+    assert side_by_side._at_report_radius(cifar) == (
+        "net: success 0.36 at L2 0.357 (test acc 0.680 -> 0.460); "
+        "cnn: success 0.15 at L2 0.357 (test acc 0.770 -> 0.630)")
+    reached = pd.DataFrame({"class": ["0 T-shirt", "1 Trouser"], "targets reached": [1.0, 0.75]})
+    assert side_by_side._success(reached) == 0.875
