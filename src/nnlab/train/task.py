@@ -296,8 +296,11 @@ def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
         except KeyboardInterrupt:
             outcomes = [Outcome("interrupted", exit_code=signals.exit_code) for _ in jobs]
         finally:
-            for rec in records:
-                rec.close()
+            # shielded too: a process pool's SIGTERM right after the terminal's SIGINT must not
+            # cut this short and leave summary.json saying `running`
+            with signals.shielded():
+                for rec in records:
+                    rec.close()
         with signals.shielded():  # the runs' records are written whole, whatever arrives now
             seconds = time.perf_counter() - started
             for job, rec, outcome in zip(jobs, records, outcomes, strict=True):
