@@ -101,6 +101,16 @@ def test_checkpoints_are_artifacts_when_asked(tmp_path):
         "checkpoints/best.pt", "checkpoints/last.pt"}
 
 
+def test_log_every_sends_every_nth_epoch_and_always_the_last(tmp_path):
+    proc = nnlab("train", "logger=mlflow", "logger.log_every=2", "hydra.run.dir=run", *TOY, "epochs=5",
+                 cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = store(tmp_path)
+    [run] = runs(client)
+    assert steps(client, run.info.run_id) == [2, 4, 5] and run.info.status == "FINISHED"
+    assert len(pd.read_csv(tmp_path / "run" / "metrics.csv")) == 5  # the folder keeps every epoch
+
+
 def test_resume_continues_the_same_mlflow_run(tmp_path, monkeypatch):
     interrupt_after(monkeypatch, 2)
     first = nnlab("train", "logger=mlflow", "hydra.run.dir=run", *TOY, "epochs=4", cwd=tmp_path)

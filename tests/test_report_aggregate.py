@@ -189,3 +189,10 @@ def test_curves_draw_the_mean_over_seeds_with_a_band(swept, tmp_path, pyplot_fig
     mean, spread = statistics.mean(per_epoch[1]), statistics.stdev(per_epoch[1])
     assert at_1 == pytest.approx([mean - spread, mean + spread])
     assert "± 1 std over seed" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_many_seeds_are_one_short_line_not_a_list_of_all():
+    from nnlab.report.markdown import listed
+
+    assert listed([str(s) for s in range(5)]) == "0, 1, 2, 3, 4"
+    assert listed([str(s) for s in range(1000)]) == "0, 1, 2, ..., 998, 999 (1000 values)"

@@ -37,7 +37,7 @@ def markdown(report: Report, metric: str, paths: list[Path]) -> str:
              f"{len(t)} jobs: {status_counts(t)}."]
     if swept:
         lines.append("Swept: " + "; ".join(
-            f"`{k}` ({', '.join(levels(t, [k])[k])})" for k in swept) + ".")
+            f"`{k}` ({listed(levels(t, [k])[k])})" for k in swept) + ".")
     if report.constant:
         lines.append("Same in every job: " + ", ".join(f"`{k}={v}`" for k, v in
                                                       report.constant.items()) + ".")
@@ -82,7 +82,7 @@ def pivot_markdown(report: Report, metric: str, which: str) -> str:
             mean = row.get(f"{col}_mean")
             grouped[group.combo] = [agg.cell(row, col, group, bold=best is not None and mean == best)]
         if not keys:  # only the aggregated key was swept: one cell for all jobs
-            return md_table([report.aggregate, metric], [[", ".join(found[report.aggregate]),
+            return md_table([report.aggregate, metric], [[listed(found[report.aggregate]),
                                                           grouped.get((), ["-"])[0]]])
     else:
         values = t[col] if col in t else pd.Series([None] * len(t))
@@ -138,3 +138,11 @@ def _cell(value) -> str:
 
 def status_counts(table: pd.DataFrame) -> str:
     return ", ".join(f"{n} {status}" for status, n in table["status"].value_counts(sort=False).items())
+
+
+def listed(values: list[str], most: int = 8) -> str:
+    """A swept key's values, shortened when there are many: a thousand seeds are one line
+    ("0, 1, 2, ..., 998, 999 (1000 values)"), not a thousand numbers in a table cell."""
+    if len(values) <= most:
+        return ", ".join(values)
+    return f"{', '.join(values[:3])}, ..., {', '.join(values[-2:])} ({len(values)} values)"

@@ -207,6 +207,7 @@ LOGGERS = {
         "tracking_uri": Optional(TrackingUri()),
         "experiment": Str("an MLflow experiment name"),
         "log_checkpoints": Bool(),
+        "log_every": Int(min=1),
     }),
 }
 
