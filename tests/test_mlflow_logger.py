@@ -140,6 +140,7 @@ def check_sweep(client: MlflowClient, sweep_dir: Path, epochs: int = 3) -> None:
     assert len(everything) == 5 and len(children) == 4
     assert Path(parent.data.tags["nnlab.sweep_dir"]) == sweep_dir.resolve()
     assert parent.info.run_name.endswith(sweep_dir.name) and parent.info.status == "FAILED"
+    assert parent.data.tags["nnlab.jobs"] == "3 completed, 1 diverged"
     assert {"report.md", "report.csv", "multirun.yaml"} <= artifacts(client, parent.info.run_id)
     by_lr = {r.data.params["optimizer.lr"]: r for r in children}
     assert set(by_lr) == {"1e+30", "0.1", "0.05", "0.01"}

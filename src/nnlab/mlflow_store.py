@@ -15,9 +15,11 @@ import logging
 import os
 import random
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from nnlab.errors import UserError
+from nnlab.runs import dotted
 
 log = logging.getLogger("nnlab")
 
@@ -26,6 +28,7 @@ MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
 MAX_KEY_LENGTH = 250
 PARAMS_PER_BATCH = 100
+METRICS_PER_BATCH = 1000
 CUT = "... [cut: {n} characters; the whole value is in the artifact config.yaml]"
 
 
@@ -60,9 +63,8 @@ class Store:
                 raise UserError(f"MLflow experiment {name!r} is deleted; restore it or pick another "
                                 "logger.experiment")
             return found.experiment_id
-        location = None
-        if self.uri.startswith("sqlite:///"):  # artifacts next to the database, not in ./mlruns
-            location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+        database = _sqlite_file(self.uri)  # artifacts next to it, not in ./mlruns
+        location = (database.parent / "mlartifacts").as_uri() if database is not None else None
         try:
             return retrying(lambda: self.client.create_experiment(name, artifact_location=location))
         except Exception:  # another job created it first
@@ -86,23 +88,28 @@ class Store:
             retrying(lambda i=i: self.client.log_batch(run_id, params=params[i:i + PARAMS_PER_BATCH],
                                                        tags=tags[i:i + PARAMS_PER_BATCH]))
         metrics = list(metrics)
-        for i in range(0, len(metrics), 1000):
-            retrying(lambda i=i: self.client.log_batch(run_id, metrics=metrics[i:i + 1000]))
+        for i in range(0, len(metrics), METRICS_PER_BATCH):
+            retrying(lambda i=i: self.client.log_batch(run_id, metrics=metrics[i:i + METRICS_PER_BATCH]))
 
     def end(self, run_id: str, status: str, quiet: bool = False) -> None:
         """The run's status. MLflow prints "View run NAME at: URL" for a server's runs: a sweep's
         jobs stay `quiet` (their parent's line leads to them), not a thousand lines."""
-        key = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
-        before = os.environ.get(key)
-        if quiet:
-            os.environ[key] = "true"
-        try:
+        with _environment("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true") if quiet else nullcontext():
             retrying(lambda: self.client.set_terminated(run_id, status))
-        finally:
-            if quiet and before is None:
-                del os.environ[key]
-            elif quiet:
-                os.environ[key] = before
+
+
+@contextmanager
+def _environment(key: str, value: str):
+    """The environment variable `key` set to `value` inside, as it was after."""
+    before = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
 
 
 def _client(uri: str):
@@ -120,9 +127,15 @@ def _client(uri: str):
         logging.getLogger(name).setLevel(logging.WARNING)
     # a server that is down is one warning line (ours), not one more per retry
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = _sqlite_file(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     return MlflowClient(tracking_uri=uri)
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI (None for other stores)."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def retrying(call, attempts: int = 8):
@@ -141,20 +154,16 @@ def tags_within_limits(tags: dict[str, str]) -> dict[str, str]:
     return {k: str(v)[:MAX_TAG_LENGTH] for k, v in tags.items() if v is not None}
 
 
-def flatten(config: dict, prefix: str = "") -> dict[str, str]:
+def flatten(config: dict) -> dict[str, str]:
     """The resolved config as MLflow params: dotted keys (`optimizer.lr`), values as text, a value
     longer than MLflow's 6000 characters cut and marked (config.yaml, an artifact, has it whole)."""
     params = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            params.update(flatten(value, f"{name}."))
-        else:
-            text = json.dumps(value) if isinstance(value, list | dict) else str(value)
-            if len(text) > MAX_PARAM_LENGTH:
-                marker = CUT.format(n=len(text))
-                text = text[:MAX_PARAM_LENGTH - len(marker)] + marker
-            params[name[:MAX_KEY_LENGTH]] = text
+    for name, value in dotted(config).items():
+        text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+        if len(text) > MAX_PARAM_LENGTH:
+            marker = CUT.format(n=len(text))
+            text = text[:MAX_PARAM_LENGTH - len(marker)] + marker
+        params[name[:MAX_KEY_LENGTH]] = text
     return params
 
 

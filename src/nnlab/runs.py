@@ -346,6 +346,17 @@ def job_statuses(sweep_dir: Path) -> dict[str, str]:
     return statuses
 
 
+def sweep_statuses(sweep_dir: Path) -> dict[str, str]:
+    """How each job of a sweep ended: its summary's status (job_statuses), made `failed` where
+    failures.jsonl says a job failed that looks finished or has no folder (e.g. it refused to write
+    over a completed run, whose summary is the earlier run's)."""
+    statuses = job_statuses(sweep_dir)
+    for failure in read_failures(sweep_dir):
+        if statuses.get(failure["job"]) in (None, *FINISHED):
+            statuses[failure["job"]] = "failed"
+    return statuses
+
+
 # --- a trained model, read back as data (for `nnlab attack`, transfer, experiments) ----------------
 
 
@@ -457,6 +468,23 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def dotted(config: dict, prefix: str = "") -> dict:
+    """A nested config as dotted keys: {"a": {"b": 1}, "c": {}} -> {"a.b": 1, "c": {}} (an empty
+    section stays, as a value of its own)."""
+    out = {}
+    for key, value in config.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        out.update(dotted(value, name) if isinstance(value, dict) and value else {name: value})
+    return out
+
+
+def turn_interval(spent_s: float, sharing: int, at_least: float = 0.0) -> float:
+    """How long a writer waits before its next write when `sharing` writers take turns (the jobs
+    of a group trained as one): 9 x sharing x its last write's duration keeps writing near a tenth
+    of the time; never less than `at_least`."""
+    return max(at_least, 9 * sharing * spent_s)
+
+
 class MetricsWriter:
     """Appends a run's metrics rows to metrics.csv, each as soon as the last write is 9 x `sharing`
     times its duration old: for a run of its own that is every epoch; for each of the thousand
@@ -481,7 +509,7 @@ class MetricsWriter:
         self.folder.append_metrics(*self.pending)
         self.pending.clear()
         self.last_write = time.monotonic()
-        self.interval_s = 9 * self.sharing * (self.last_write - started) if self.sharing > 1 else 0.0
+        self.interval_s = turn_interval(self.last_write - started, self.sharing) if self.sharing > 1 else 0.0
 
 
 class CheckpointWriter:
@@ -519,7 +547,7 @@ class CheckpointWriter:
             self.folder.save_checkpoint(name, state)
         if self.pending:
             spent = time.monotonic() - started
-            self.interval_s = max(self.min_interval_s, 9 * self.sharing * spent)
+            self.interval_s = turn_interval(spent, self.sharing, self.min_interval_s)
         self.pending.clear()
         self.last_write = time.monotonic()
 

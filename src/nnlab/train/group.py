@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from nnlab import plots
 from nnlab.errors import as_user_error
 from nnlab.models.modes import evaluating
+from nnlab.runs import dotted
 from nnlab.train import task
 from nnlab.train.stack import StackedTrainer, stackable
 
@@ -62,7 +63,7 @@ def compatibility(cfg: DictConfig) -> tuple[str | None, str | None]:
         values = OmegaConf.to_container(OmegaConf.create(values), resolve=True)
     except Exception as ex:  # the job's own run reports the problem
         return None, f"its config does not resolve ({type(ex).__name__}: {ex})"
-    shared = {k: v for k, v in _flatten(values).items() if not _carried_per_model_or_job(k)}
+    shared = {k: v for k, v in dotted(values).items() if not _carried_per_model_or_job(k)}
     return json.dumps(shared, sort_keys=True, default=str), None
 
 
@@ -70,16 +71,6 @@ def _carried_per_model_or_job(key: str) -> bool:
     if key.endswith(("._target_", "._partial_")) and key.startswith(PER_MODEL_UNDER):
         return False  # the kind of schedule is shared; only its parameters are each model's
     return key in PER_MODEL or key in PER_JOB or key.startswith(PER_MODEL_UNDER + PER_JOB_UNDER)
-
-
-def _flatten(node, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}."""
-    if not isinstance(node, dict):
-        return {prefix: node}
-    out = {}
-    for key, value in node.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 @dataclass

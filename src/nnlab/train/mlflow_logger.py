@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
 from nnlab.errors import UserError
 from nnlab.mlflow_store import Store, default_tracking_uri, first_line, flatten, retrying, tags_within_limits
-from nnlab.runs import write_json
+from nnlab.runs import FINISHED, sweep_statuses, turn_interval, write_json
 
 log = logging.getLogger("nnlab.train")
 
@@ -109,7 +110,7 @@ class MLflowLogger:
             self._failed("metrics", ex)
         self.pending = []
         self.last_sent = time.monotonic()
-        self.interval_s = max(5.0, 9 * self.sharing * (self.last_sent - started))
+        self.interval_s = turn_interval(self.last_sent - started, self.sharing, at_least=5.0)
 
     def end(self, status: str) -> None:
         """The run's last metrics, its files as artifacts, and its status (once)."""
@@ -157,7 +158,6 @@ class MLflowLogger:
         return {k: v for k, v in entry.items() if v is not None}
 
 
-
 def run_tags(run_dir: Path, overrides: list[str], summary: dict) -> dict[str, str]:
     return {"nnlab.run_dir": str(run_dir.resolve()), "nnlab.overrides": " ".join(overrides),
             "nnlab.version": summary.get("nnlab"), "torch.version": summary.get("torch"),
@@ -185,6 +185,7 @@ def read_parent(sweep_dir: Path, uri: str) -> str | None:
     except (OSError, ValueError):
         return None
     return entry.get("run_id") if entry.get("tracking_uri") == uri else None
+
 
 TARGET = f"{__name__}.MLflowLogger"
 _OPEN_SWEEPS: dict[Path, tuple[Store, str]] = {}  # sweeps this process began and has not ended
@@ -232,15 +233,9 @@ class MLflowSweep(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if sweep_dir not in _OPEN_SWEEPS:
             return
-        from nnlab import runs
-
-        statuses = runs.job_statuses(sweep_dir)
-        for failure in runs.read_failures(sweep_dir):
-            statuses[failure["job"]] = "failed"
-        done = all(status in runs.FINISHED for status in statuses.values())
-        counts = {}
-        for status in statuses.values():
-            counts[status] = counts.get(status, 0) + 1
+        statuses = sweep_statuses(sweep_dir)
+        done = all(status in FINISHED for status in statuses.values())
+        counts = Counter(statuses.values())
         end_sweep(sweep_dir, "FINISHED" if done else "FAILED",
                   {"nnlab.status": "completed" if done else "some jobs did not complete",
                    "nnlab.jobs": ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))})

@@ -50,10 +50,8 @@ class SweepOutcome(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        outcomes = runs.job_statuses(sweep_dir)
+        outcomes = runs.sweep_statuses(sweep_dir)
         bad = {job: status for job, status in outcomes.items() if status not in runs.FINISHED}
-        for failure in runs.read_failures(sweep_dir):
-            bad.setdefault(failure["job"], "failed")
         if bad:
             listed = ", ".join(f"{job} ({status})" for job, status in bad.items())
             sweep_problems.append(UserError(

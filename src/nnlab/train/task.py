@@ -14,6 +14,7 @@ trains them together as one stacked model, and finishes each.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -75,6 +76,11 @@ class Job:
     summary: dict
     log: logging.Logger = log  # a job trained in a group logs to its own train.log
     tracker: object | None = None  # logger=...: metrics go there too (train/trackers.py)
+
+    @functools.cached_property
+    def resolved(self) -> dict:
+        """The config as plain values, resolved once: for the tracker's params and checkpoints."""
+        return OmegaConf.to_container(self.cfg, resolve=True)
 
 
 class Skipped(NamedTuple):
@@ -178,7 +184,7 @@ def start_tracker(job: Job):
     if hasattr(tracker, "start"):
         hc = HydraConfig.get()
         in_sweep = job_number() is not None and not cfg.get("resume")
-        tracker.start(OmegaConf.to_container(cfg, resolve=True), job.summary, list(hc.overrides.task),
+        tracker.start(job.resolved, job.summary, list(hc.overrides.task),
                       Path(str(hc.sweep.dir)) if in_sweep else None)
         job.summary["tracker"] = tracker.record()
         job.folder.write_summary(job.summary)
@@ -334,7 +340,7 @@ class EpochRecords:
         if cfg.checkpoint:
             self.checkpoints = CheckpointWriter(job.folder, sharing=trainer.size,
                                                 before_write=self.metrics.flush)
-        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.config = job.resolved
         self.log_every = max(1, cfg.epochs // 20)
         self.logged_epochs = (job.start_epoch, cfg.epochs)
 
