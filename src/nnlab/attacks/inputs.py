@@ -106,22 +106,29 @@ def targetable_attacks() -> list[str]:
 
 
 def make_targets(mode, model, x, y, indices, num_classes: int, seed: int, device):
-    """Targets for a targeted attack (None when untargeted). `all` repeats each sample once for
-    every other class."""
+    """Targets for a targeted attack (None when untargeted), with the samples attacked, and what
+    was set aside: (targets, x, y, indices, set_aside). `all` repeats each sample once for every
+    other class. A class index sets aside the samples already of that class (nothing to send them
+    toward); `set_aside` says how many and why (for attack.json and the log), None for the other
+    modes, which attack every sample."""
     if mode is None:
-        return None, x, y, indices
+        return None, x, y, indices, None
     if mode == "all":
         others = torch.tensor([[c for c in range(num_classes) if c != int(label)] for label in y])
         reps = num_classes - 1
         return (others.reshape(-1), x.repeat_interleave(reps, 0), y.repeat_interleave(reps),
-                indices.repeat_interleave(reps))
+                indices.repeat_interleave(reps), None)
     if mode == "random":
-        return random_other_targets(y, num_classes, torch.Generator().manual_seed(seed)), x, y, indices
+        return random_other_targets(y, num_classes, torch.Generator().manual_seed(seed)), x, y, indices, None
     if mode == "least_likely":
         chunks = [least_likely_targets(model, x[i:i + 1000].to(device)).cpu() for i in range(0, len(x), 1000)]
-        return torch.cat(chunks), x, y, indices
+        return torch.cat(chunks), x, y, indices, None
     if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode < num_classes:
-        keep = y != mode  # a sample already of the target class has nothing to do
-        return torch.full((int(keep.sum()),), mode), x[keep], y[keep], indices[keep]
+        keep = y != mode
+        set_aside = {"count": int((~keep).sum()), "reason": f"already of target class {mode}"}
+        if not keep.any():
+            raise UserError(f"target={mode}: every selected sample ({len(y)}) is already of class "
+                            f"{mode}; choose another target, or samples of other classes")
+        return torch.full((int(keep.sum()),), mode), x[keep], y[keep], indices[keep], set_aside
     raise UserError(f"target: unknown value {mode!r}; valid: null (untargeted), random, least_likely, "
                     f"all, or a class index 0..{num_classes - 1}")

@@ -84,4 +84,5 @@ COMMANDS = {"train": TRAIN, "attack": ATTACK}
 # Keys of `nnlab train` that say how this one invocation runs, not what a job computes: they may
 # differ between the commands that start and continue a sweep (a continuation that changes any
 # other key is refused), and a report never counts them as swept.
-PER_INVOCATION = ("progress", "skip_completed", "resume", "cpu_threads", "objective")
+# dataset.root: the same files, found elsewhere (another shell, another machine).
+PER_INVOCATION = ("progress", "skip_completed", "resume", "cpu_threads", "objective", "dataset.root")
