@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgba
 
 from conftest import nnlab, train
 from nnlab.data.formats import write_idx_dataset
@@ -66,7 +67,9 @@ def test_eps_list_gives_a_robustness_curve(trained):
     assert (trained / "curve" / "robustness.png").is_file()
 
 
-def test_targeted_attack_with_random_targets_and_transfer(trained):
+def test_targeted_attack_with_random_targets_and_transfer(trained, pyplot_figures):
+    """The transfer model's target success (its share of images sent to their target) stands next
+    to its fooling rate, in attack.json, transfer.csv, the log and the gallery's title."""
     proc = attack(trained, "attack=targeted_sign", "target=random", "n=60", "transfer=[other]",
                   out="targeted")
     assert proc.returncode == 0, proc.stderr
@@ -78,6 +81,85 @@ def test_targeted_attack_with_random_targets_and_transfer(trained):
     (score,) = report["transfer"]
     assert score["run"] == "other" and score["clean_acc"] > 0.8
     assert score["adv_acc"] > result["adv_acc"]  # adversarial images transfer only partly
+    assert 0 <= score["target_success"] < result["success_rate"]
+    assert 0 <= score["fooling_rate"] <= 1
+    assert result["transfer"] == [{"run": "other", **{k: score[k] for k in
+                                                      ("adv_acc", "fooling_rate", "target_success")}}]
+    table = pd.read_csv(trained / "targeted" / "transfer.csv")
+    columns = ["run", "clean_acc", "adv_acc", "fooling_rate", "target_success"]
+    assert table.columns.tolist() == ["eps", *columns]
+    assert table[columns].to_dict("records") == [{k: score[k] for k in columns}]
+    assert (f"transfer to other: accuracy {score['clean_acc']:.4f} -> {score['adv_acc']:.4f}, "
+            f"fooling rate {score['fooling_rate']:.4f}, target success "
+            f"{score['target_success']:.4f}") in proc.stdout
+    (fig,) = pyplot_figures
+    assert fig._suptitle.get_text().splitlines()[-1] == (
+        f"transfer to other: target reached for {score['target_success']:.1%}; accuracy "
+        f"{score['clean_acc']:.3f} -> {score['adv_acc']:.3f} under attack")
+
+
+def test_transfer_is_scored_per_eps(trained, pyplot_figures):
+    """With a list of eps, the transfer model is scored on each eps's images: per eps in
+    attack.json's results and transfer.csv, a log line each, and curves in robustness.png; the
+    top-level entry says which eps it holds (the last, whose images adversarial.pt keeps)."""
+    proc = attack(trained, "attack=pgd", "attack.eps=[0,0.1,0.3]", "attack.steps=10",
+                  "attack.alpha=0.05", "n=60", "gallery=3", "transfer=[other]", out="transfer_curve")
+    assert proc.returncode == 0, proc.stderr
+    out = trained / "transfer_curve"
+    report = json.loads((out / "attack.json").read_text())
+    (summary,) = report["transfer"]
+    per_eps = [r["transfer"][0] for r in report["results"]]
+    assert [s["run"] for s in per_eps] == ["other"] * 3
+    assert per_eps[0]["adv_acc"] == summary["clean_acc"] and per_eps[0]["fooling_rate"] == 0  # eps 0
+    assert per_eps[2]["adv_acc"] < per_eps[0]["adv_acc"] and per_eps[2]["fooling_rate"] > 0
+    assert "target_success" not in per_eps[2]  # untargeted: nothing to reach
+    assert summary["eps"] == 0.3 and summary["adv_acc"] == per_eps[2]["adv_acc"]
+    table = pd.read_csv(out / "transfer.csv")
+    assert table["eps"].tolist() == [0.0, 0.1, 0.3] and (table["run"] == "other").all()
+    assert table["adv_acc"].tolist() == [s["adv_acc"] for s in per_eps]
+    assert table["fooling_rate"].tolist() == [s["fooling_rate"] for s in per_eps]
+    assert "transfer" not in pd.read_csv(out / "robustness.csv").columns
+    for eps, s in zip((0.0, 0.1, 0.3), per_eps, strict=True):
+        assert f"eps={eps}: transfer to other: accuracy {summary['clean_acc']:.4f} -> {s['adv_acc']:.4f}" \
+            in proc.stdout
+    curve = pyplot_figures[0]
+    lines = {line.get_label(): line for line in curve.axes[0].get_lines()}
+    accuracy = lines[f"transfer to other: accuracy (clean {summary['clean_acc']:.3f})"]
+    assert list(accuracy.get_ydata()) == table["adv_acc"].tolist()
+    assert list(lines["transfer to other: fooling rate (of those right before)"].get_ydata()) == \
+        table["fooling_rate"].tolist()
+
+
+def test_a_target_class_sets_aside_the_samples_already_of_it_and_says_so(trained, pyplot_figures):
+    from nnlab.runs import load_trained
+
+    threes = int((load_trained(trained / "victim").data.splits()["test"].y[:100] == 3).sum())
+    assert threes > 0
+    proc = attack(trained, "attack=fgsm", "attack.eps=0.2", "target=3", "n=100", "gallery=3",
+                  out="to_three")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((trained / "to_three" / "attack.json").read_text())
+    assert report["set_aside"] == {"count": threes, "reason": "already of target class 3"}
+    assert report["n"] == 100 - threes
+    assert f"set aside {threes} of the 100 selected samples: already of target class 3" in proc.stdout
+    (fig,) = pyplot_figures
+    assert (f"{100 - threes} test images ({threes} set aside: already of target class 3)"
+            in fig._suptitle.get_text())
+
+
+def test_the_eps_0_row_of_the_gallery_is_the_clean_images_framed_neutrally(trained, pyplot_figures):
+    """eps 0 changes nothing: its row is labelled clean, titled with the model's prediction, and
+    no image in it is framed or titled red as "not fooled"."""
+    proc = attack(trained, "attack=fgsm", "attack.eps=[0,0.3]", "n=10", "gallery=4", out="eps0")
+    assert proc.returncode == 0, proc.stderr
+    _, grid = pyplot_figures  # robustness.png, then the gallery
+    clean_row, attacked_row = grid.axes[8:12], grid.axes[12:16]
+    assert clean_row[0].get_ylabel().splitlines()[:2] == ["clean", "eps=0.0"]
+    assert attacked_row[0].get_ylabel().splitlines()[:2] == ["adversarial", "eps=0.3"]
+    for ax in clean_row:
+        assert ax.get_title().startswith("model: ") and "fooled" not in ax.get_title()
+        assert ax.title.get_color() != "tab:red"
+        assert all(spine.get_edgecolor() != to_rgba("tab:red") for spine in ax.spines.values())
 
 
 def test_every_other_class_as_target(trained):
@@ -125,6 +207,8 @@ def test_classes_and_per_class_select_samples(trained):
     (["attack=nope"], "attack=nope"),
     (["target=banana", "attack=targeted_sign"], "target"),
     (["indices=[100000]"], "indices"),
+    (["attack=fgsm", "target=3", "classes=[3]"],
+     "target=3: every selected sample"),
 ])
 def test_bad_input_is_one_line(trained, args, fragment):
     proc = nnlab("attack", "run=victim", *args, cwd=trained)

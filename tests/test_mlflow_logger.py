@@ -252,7 +252,14 @@ def test_logger_mlflow_without_the_package_says_how_to_install_it(tmp_path, monk
 # --- nnlab attack -----------------------------------------------------------------------------------
 
 
-def test_an_attack_on_a_tracked_run_is_a_run_nested_under_it(tmp_path):
+def test_an_attack_on_a_tracked_run_is_a_run_nested_under_it(tmp_path, monkeypatch):
+    """...with a metric per eps named by its value (adv_acc_eps_0.1), attack.json as an artifact,
+    and attack.json written once, naming the MLflow run."""
+    from nnlab.attacks import command
+
+    written, write_json = [], command.write_json
+    monkeypatch.setattr(command, "write_json", lambda path, data: (written.append(path.name),
+                                                                   write_json(path, data)))
     root = fake_mnist(tmp_path / "data")
     trained = nnlab("train", "logger=mlflow", "hydra.run.dir=victim", "dataset=mnist", "model=lenet",
                     f"dataset.root={root}", "epochs=1", "progress=false", "cpu_threads=1", "plots=false",
@@ -268,9 +275,12 @@ def test_an_attack_on_a_tracked_run_is_a_run_nested_under_it(tmp_path):
     assert attack.data.tags["mlflow.parentRunId"] == victim_id and attack.info.status == "FINISHED"
     report = json.loads((tmp_path / "att" / "attack.json").read_text())
     assert report["tracker"]["run_id"] == attack.info.run_id
-    history = client.get_metric_history(attack.info.run_id, "adv_acc")
-    assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(
+    assert written == ["attack.json"]
+    metrics = attack.data.metrics
+    assert [metrics[f"adv_acc_eps_{eps}"] for eps in ("0.1", "0.3")] == pytest.approx(
         [r["adv_acc"] for r in report["results"]])
+    assert "adv_acc" not in metrics and "eps" not in metrics  # no eps by its position in the list
+    assert {m.step for m in client.get_metric_history(attack.info.run_id, "adv_acc_eps_0.3")} == {0}
     assert attack.data.params["attack._target_"] == "nnlab.attacks.FGSM"
     logged = artifacts(client, attack.info.run_id)
     assert {"attack.json", "gallery.png", "robustness.csv", "robustness.png"} <= logged

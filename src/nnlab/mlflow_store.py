@@ -173,11 +173,25 @@ ATTACK_METRICS = ("clean_acc", "adv_acc", "success_rate", "success_rate_all", "l
                   "linf_median", "steps_mean", "eps")
 
 
+def attack_metrics(results: list[dict]) -> dict[str, float]:
+    """The attack's figures as MLflow metrics. One eps (or none): `adv_acc`, `success_rate`, ...
+    With a list of eps, a metric per figure and eps, named by the eps's value: `adv_acc_eps_0.1`
+    (MLflow's steps are whole numbers, and an eps's position in the list is not its value)."""
+    metrics = {}
+    for result in results:
+        suffix = f"_eps_{float(result['eps']):g}" if len(results) > 1 else ""
+        for key in ATTACK_METRICS:
+            if isinstance(result.get(key), int | float) and not (suffix and key == "eps"):
+                metrics[f"{key}{suffix}"[:MAX_KEY_LENGTH]] = float(result[key])
+    return metrics
+
+
 def log_attack(out: Path, report: dict, trained_run: Path, overrides: list[str]) -> dict | None:
-    """`nnlab attack` on a run logged to MLflow: the attack's figures (one step per eps, in the
-    order of attack.eps) and its folder's files (not adversarial.pt) as a run of the same store,
-    nested under the trained run and tagged with its id. What attack.json keeps of it, or None
-    when the trained run was not logged to MLflow."""
+    """`nnlab attack` on a run logged to MLflow: the attack's figures (`attack_metrics`), the
+    report as the artifact attack.json and its folder's other files (not adversarial.pt) as a run
+    of the same store, nested under the trained run and tagged with its id. What attack.json keeps
+    of it (the command writes attack.json once, after this), or None when the trained run was not
+    logged to MLflow."""
     from nnlab.runs import read_summary
 
     trained = (read_summary(Path(trained_run)) or {}).get("tracker") or {}
@@ -196,13 +210,13 @@ def log_attack(out: Path, report: dict, trained_run: Path, overrides: list[str])
                 "nnlab.overrides": " ".join(overrides), "mlflow.source.name": "nnlab"})
         settings = {k: report.get(k) for k in ("run", "checkpoint", "dataset", "split", "n", "target")}
         now = int(time.time() * 1000)
-        metrics = [Metric(key, float(result[key]), now, step)
-                   for step, result in enumerate(report["results"]) for key in ATTACK_METRICS
-                   if isinstance(result.get(key), int | float)]
+        metrics = [Metric(key, value, now, 0) for key, value in attack_metrics(report["results"]).items()]
         store.log(run_id, metrics=metrics,
                   params=flatten({**settings, "attack": report.get("attack") or {}}).items())
+        text = json.dumps(report, indent=2, default=str) + "\n"  # as write_json writes the file
+        retrying(lambda: store.client.log_text(run_id, text, "attack.json"))
         for path in sorted(out.iterdir()):
-            if path.is_file() and path.suffix != ".pt":
+            if path.is_file() and path.suffix != ".pt" and path.name != "attack.json":
                 retrying(lambda path=path: store.client.log_artifact(run_id, str(path)))
         store.end(run_id, "FINISHED")
     except UserError as ex:

@@ -76,10 +76,10 @@ def run(cfg: DictConfig) -> dict:
         if others:
             result["transfer"] = [other.score(adversarial, y, targets, cfg.batch_size, device)
                                   for other in others]
-            for other, score in zip(others, result["transfer"]):
+            for other, score in zip(others, result["transfer"], strict=True):
                 log.info("%stransfer to %s: %s", at, score["run"], other.describe(score))
         results.append(result)
-        clean = eps is not None and float(result["eps"]) == 0  # eps 0: the original images
+        clean = getattr(attack, "eps", None) == 0  # eps 0: the original images, nothing attacked
         rows.append(Attacked(_row_label(result, targets is not None, clean), adversarial[shown],
                              adv_pred[shown], clean=clean))
 
@@ -99,7 +99,8 @@ def run(cfg: DictConfig) -> dict:
                               "the share of samples classified as their target."),
         "transfer_note": TRANSFER_NOTE if others else None,
         "results": results,  # one entry per eps (one entry when attack.eps is a number)
-        "transfer": [other.summary(results) for other in others],
+        "transfer": [other.summary(results[-1]["eps"], score)
+                     for other, score in zip(others, results[-1].get("transfer", []), strict=True)],
         **{"versions": environment()},
     }
     torch.save({"adversarial": adversarial.cpu(), "indices": indices, "labels": y.cpu(),
@@ -225,11 +226,10 @@ class Transfer:
             text += f", target success {score['target_success']:.4f}"
         return text
 
-    def summary(self, results: list[dict]) -> dict:
-        """attack.json's top-level entry: its clean accuracy and its figures at the last eps."""
-        mine = next(s for s in results[-1]["transfer"] if s["run"] == self.run)
-        return {"run": self.run, "clean_acc": self.clean_acc, "eps": results[-1]["eps"],
-                **{k: v for k, v in mine.items() if k != "run"}}
+    def summary(self, eps, score: dict) -> dict:
+        """attack.json's top-level entry: its clean accuracy and its `score` at the last eps."""
+        return {"run": self.run, "clean_acc": self.clean_acc, "eps": eps,
+                **{k: v for k, v in score.items() if k != "run"}}
 
 
 def load_transfer(run_dirs, victim, x, y, batch_size: int, device) -> list[Transfer]:
@@ -321,7 +321,8 @@ def _outcome(result: dict, targeted: bool) -> str:
     """The victim's result, or a transfer model's summary (target_success for its success rate)."""
     accuracy = f"accuracy {result['clean_acc']:.3f} -> {result['adv_acc']:.3f} under attack"
     if targeted:
-        return f"target reached for {result.get('target_success', result['success_rate']):.1%}; {accuracy}"
+        reached = result["target_success"] if "target_success" in result else result["success_rate"]
+        return f"target reached for {reached:.1%}; {accuracy}"
     return accuracy
 
 

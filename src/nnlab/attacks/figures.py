@@ -3,8 +3,10 @@ sample x target grid of `target=all`, and the robustness curve.
 
 Laid out for a report: samples across, a colour bar that says what the perturbation's colours
 mean, every adversarial panel titled with what the model now predicts (and the target, where
-there is one), failures in red with a red frame, and a figure title that names the attack, its
-settings, the attacked run and what the attack achieved (`title`, built by the command).
+there is one), failures in red with a red frame (never at eps 0: that row is the clean images,
+titled with the model's prediction and framed as the originals are), and a figure title that names
+the attack, its settings, the attacked run and what the attack achieved (`title`, built by the
+command).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Attacked:
     label: str  # the row's label at the left, e.g. "eps=0.1\naccuracy 0.150"
     adversarial: torch.Tensor  # (n, C, H, W) pixels in [0, 1]
     predicted: torch.Tensor  # (n,) the model's class for each adversarial image
+    clean: bool = False  # eps 0: the images are the originals, nothing was attacked or can fail
 
 
 def _show(ax, image: torch.Tensor) -> None:
@@ -105,13 +108,18 @@ def gallery(x, y, indices, clean_pred, targets, attacked: list[Attacked], names,
         image = _show_perturbation(axes[1, col], delta[col], scale)
         for row, attack in enumerate(attacked, start=2):
             _show(axes[row, col], attack.adversarial[col])
+            predicted = int(attack.predicted[col])
+            if attack.clean:  # titled as the original is: what the model says, orange where wrong
+                axes[row, col].set_title(f"model: {names[predicted]}", fontsize=7.5,
+                                         color="black" if predicted == true else WRONG_BEFORE)
+                continue
             target = int(targets[col]) if targets is not None else None
-            _mark(axes[row, col], *adversarial_title(names, true, int(attack.predicted[col]), target, clean))
+            _mark(axes[row, col], *adversarial_title(names, true, predicted, target, clean))
     axes[0, 0].set_ylabel("original", fontsize=8)
     at = last.label.splitlines()[0] if len(attacked) > 1 else ""
     axes[1, 0].set_ylabel(f"perturbation\n({at})" if at.startswith("eps") else "perturbation", fontsize=8)
     for row, attack in enumerate(attacked, start=2):
-        axes[row, 0].set_ylabel(f"adversarial\n{attack.label}", fontsize=8)
+        axes[row, 0].set_ylabel(f"{'clean' if attack.clean else 'adversarial'}\n{attack.label}", fontsize=8)
     channels = "" if x.shape[1] == 1 else ", mean over channels"
     fig.colorbar(image, ax=axes[1, :].tolist(), shrink=0.9, pad=0.01, aspect=8,
                  label=f"adversarial - original{channels}")
@@ -157,14 +165,27 @@ def target_grid(x, adv, y, targets, indices, adv_pred, names, max_rows: int, pat
 
 
 def robustness_curve(table, path: Path, title: str = "", xlabel: str = "eps",
-                     targeted: bool = False) -> None:
-    """Accuracy under attack and success rate against eps, the clean accuracy marked."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.6), constrained_layout=True)
+                     targeted: bool = False, transfer=None, names=str) -> None:
+    """Accuracy under attack and success rate against eps, the clean accuracy marked; with
+    `transfer` (transfer.csv's table: a row per eps and transfer model), each transfer model's
+    accuracy on the same images and its target success (targeted) or fooling rate, in a colour
+    of its own, dotted, named by `names(run)`."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.6 if transfer is None else 5.4), constrained_layout=True)
     clean = float(table["clean_acc"].iloc[0])
     ax.axhline(clean, color="grey", ls=":", lw=1.2, label=f"clean accuracy ({clean:.3f})")
-    ax.plot(table["eps"], table["adv_acc"], "o-", label="accuracy under attack")
-    ax.plot(table["eps"], table["success_rate"], "s--",
+    ax.plot(table["eps"], table["adv_acc"], "o-", color="C0", label="accuracy under attack")
+    ax.plot(table["eps"], table["success_rate"], "s--", color="C1",
             label="target success rate" if targeted else "success rate (of those right before)")
+    for i, (run, rows) in enumerate(transfer.groupby("run", sort=False) if transfer is not None else ()):
+        colour, name = f"C{i + 2}", names(run)
+        ax.plot(rows["eps"], rows["adv_acc"], "o:", color=colour,
+                label=f"transfer to {name}: accuracy (clean {float(rows['clean_acc'].iloc[0]):.3f})")
+        if targeted:
+            ax.plot(rows["eps"], rows["target_success"], "s:", color=colour, mfc="none",
+                    label=f"transfer to {name}: target success rate")
+        else:
+            ax.plot(rows["eps"], rows["fooling_rate"], "s:", color=colour, mfc="none",
+                    label=f"transfer to {name}: fooling rate (of those right before)")
     ax.set(xlabel=xlabel, ylabel="fraction of the attacked images", ylim=(-0.02, 1.02))
     ax.set_title(title, fontsize=8.5)
     ax.grid(alpha=0.3)
