@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import nnlab, wait_for
-from nnlab.mlflow_store import CUT, MAX_PARAM_LENGTH, default_tracking_uri, flatten
+from nnlab.mlflow_store import CUT, MAX_PARAM_LENGTH, attack_metrics, default_tracking_uri, flatten
 from train_helpers import fake_mnist, interrupt_after
 
 mlflow = pytest.importorskip("mlflow")
@@ -250,6 +250,14 @@ def test_logger_mlflow_without_the_package_says_how_to_install_it(tmp_path, monk
 
 
 # --- nnlab attack -----------------------------------------------------------------------------------
+
+
+def test_attack_metrics_are_named_by_the_eps_value_when_there_is_a_list_of_eps():
+    one = {"eps": 0.1, "adv_acc": 0.5, "success_rate": 0.4, "per_class_success": {"0": 1.0}}
+    assert attack_metrics([one]) == {"eps": 0.1, "adv_acc": 0.5, "success_rate": 0.4}
+    curve = attack_metrics([{"eps": None, "adv_acc": 0.0}, {"eps": 0.0313725, "adv_acc": 0.25},
+                            {"eps": 1e-5, "adv_acc": 0.75}])
+    assert curve == {"adv_acc_eps_null": 0.0, "adv_acc_eps_0.0313725": 0.25, "adv_acc_eps_1e-05": 0.75}
 
 
 def test_an_attack_on_a_tracked_run_is_a_run_nested_under_it(tmp_path, monkeypatch):

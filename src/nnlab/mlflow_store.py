@@ -176,10 +176,12 @@ ATTACK_METRICS = ("clean_acc", "adv_acc", "success_rate", "success_rate_all", "l
 def attack_metrics(results: list[dict]) -> dict[str, float]:
     """The attack's figures as MLflow metrics. One eps (or none): `adv_acc`, `success_rate`, ...
     With a list of eps, a metric per figure and eps, named by the eps's value: `adv_acc_eps_0.1`
-    (MLflow's steps are whole numbers, and an eps's position in the list is not its value)."""
+    (MLflow's steps are whole numbers, and an eps's position in the list is not its value);
+    `_eps_null` for an unbounded eps (ifgsm's attack.eps=[null,...]), as typed."""
     metrics = {}
     for result in results:
-        suffix = f"_eps_{float(result['eps']):g}" if len(results) > 1 else ""
+        eps = result.get("eps")
+        suffix = "" if len(results) == 1 else f"_eps_{'null' if eps is None else f'{float(eps):g}'}"
         for key in ATTACK_METRICS:
             if isinstance(result.get(key), int | float) and not (suffix and key == "eps"):
                 metrics[f"{key}{suffix}"[:MAX_KEY_LENGTH]] = float(result[key])
