@@ -78,3 +78,56 @@ def test_a_figure_that_fails_to_render_fails_the_block(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_render", _no_disk)  # the forked workers inherit it
     with pytest.raises(OSError, match="no space left"), plots.rendering_in_parallel(workers=2):
         plots.save(_figure("x"), tmp_path / "x.png")
+
+
+# --- figures.format and figures.dpi: figures for papers ----------------------------------------
+
+
+def _png_size(path) -> tuple[int, int]:
+    """(width, height) in pixels, from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_figures_format_pdf_writes_every_figure_of_the_run_as_pdf(tmp_path):
+    """Learning curves, the decision boundary and a probe's figure (boundary snapshots), each a
+    PDF under the name it has as a PNG, and no PNG."""
+    train(tmp_path, "epochs=2", "figures.format=pdf", "probe=[boundary]", "cpu_threads=1")
+    written = sorted(p.name for p in (tmp_path / "run" / "plots").iterdir())
+    assert written == ["boundary_snapshots.pdf", "decision_boundary.pdf", "learning_curves.pdf"]
+    for name in written:
+        assert (tmp_path / "run" / "plots" / name).read_bytes()[:5] == b"%PDF-"
+
+
+def test_figures_format_svg_writes_svg(tmp_path):
+    train(tmp_path, "epochs=1", "figures.format=svg", "plots=true", "cpu_threads=1")
+    written = sorted(p.name for p in (tmp_path / "run" / "plots").iterdir())
+    assert written == ["decision_boundary.svg", "learning_curves.svg"]
+    text = (tmp_path / "run" / "plots" / "learning_curves.svg").read_text()
+    assert text.startswith("<?xml") and "<svg" in text[:1000]
+
+
+def test_figures_dpi_sets_the_resolution_and_the_default_keeps_each_figures_own(tmp_path):
+    """learning_curves is 10 x 4 inches: 1200 x 480 pixels at its own 120 dpi, 500 x 200 at 50."""
+    train(tmp_path, "epochs=1", "cpu_threads=1", run_dir="own")
+    train(tmp_path, "epochs=1", "cpu_threads=1", "figures.dpi=50", run_dir="fifty")
+    assert _png_size(tmp_path / "own" / "plots" / "learning_curves.png") == (1200, 480)
+    assert _png_size(tmp_path / "fifty" / "plots" / "learning_curves.png") == (500, 200)
+
+
+def test_every_probes_figure_follows_figures_format(tmp_path, fake_data):
+    """The image probes and grad_flow too (build.py hands the Figures to every probe)."""
+    train(tmp_path, "dataset=mnist", f"dataset.root={fake_data}", "dataset.val_size=50", "epochs=1",
+          "probe=[confusion,first_layer,misclassified,shift,grad_flow]", "probe.shift.max_shift=1",
+          "figures.format=svg", "figures.dpi=30", "cpu_threads=1")
+    written = sorted(p.name for p in (tmp_path / "run" / "plots").iterdir())
+    assert written == ["confusion_matrix.svg", "first_layer_weights.svg", "grad_flow.svg",
+                       "learning_curves.svg", "misclassified.svg", "shift_invariance.svg"]
+
+
+def test_figures_of_a_config_without_the_node_are_pngs_at_their_own_resolution():
+    """A run started before figures.* existed, resumed: its config has no `figures`."""
+    assert plots.Figures.of(None) == plots.PNG == plots.Figures("png", None)
+    assert plots.Figures.of({"format": "svg", "dpi": 300}).path("plots/a.png").name == "a.svg"
+    assert plots.Figures("pdf", None).resolution(110) == 110

@@ -15,6 +15,7 @@ import copy
 import functools
 import inspect
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,11 +62,16 @@ def composed(command: str, *overrides: str) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+# Options whose _target_ the user names (model=custom ships `???`): composed with one given.
+USERS_OWN = {("model", "custom"): "model._target_=torch.nn.Identity"}
+
+
 def option_overrides(group: str, option: str) -> tuple[str, tuple[str, ...]]:
     """(command, overrides) that select `option` of `group`."""
     if group == "attack":
         return "attack", ("run=somewhere", f"attack={option}")
-    return "train", (f"probe=[{option}]" if group == "probe" else f"{group}={option}",)
+    own = (USERS_OWN[group, option],) if (group, option) in USERS_OWN else ()
+    return "train", (f"probe=[{option}]" if group == "probe" else f"{group}={option}", *own)
 
 
 GROUP_DIRS = sorted(p.name for p in CONFIGS.iterdir()
@@ -195,7 +201,7 @@ def test_the_walk_reaches_every_kind_of_key():
                                         COMMANDS["train"])}
     assert {"epochs", "early_stopping.patience", "dataset.augment.translate", "adversarial.mix",
             "adversarial.attack.eps", "probe.shift.directions", "scheduler.step_size",
-            "optimizer.betas", "progress", "device"} <= keys
+            "optimizer.betas", "progress", "device", "figures.format", "figures.dpi"} <= keys
     keys = {key for key, _, _ in leaves(composed("attack", "run=x"), COMMANDS["attack"])}
     assert {"run", "checkpoint", "split", "n", "indices", "classes", "per_class", "target",
             "transfer", "batch_size", "device", "seed", "gallery", "attack.eps"} <= keys
@@ -234,7 +240,7 @@ def test_declarations_and_config_files_agree_both_ways():
         seen_top[command] |= set(_section_keys(Section(_plain(values)), ""))
         for name, node in _nodes(values, COMMANDS[command]):
             target = node.get("_target_")
-            if target is None:
+            if target is None or ((group, option) in USERS_OWN and name == group):
                 continue
             assert target in GROUPS[name], f"{group}={option}: {name} target {target} is not declared"
             seen_targets.add(target)
@@ -390,8 +396,29 @@ def test_keys_of_an_option_that_is_not_chosen_and_a_missing_group():
 
 
 def test_a_node_of_the_users_own_is_left_to_its_callable():
-    values = replaced(composed("train"), "model", {"_target_": "my.own.Net", "width": "any"})
+    """Any keys (its arguments are checked against its signature when it is built: test_models)."""
+    values = replaced(composed("train"), "model", {"_target_": "torch.nn.Identity", "width": "any"})
     check(values, "train")
+    check(composed("train", "model=custom", "model._target_=torch.nn.Identity", "+model.width=64",
+                   "+model.blocks=[1,2]"), "train")
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("???", "model._target_: not given; name your class with model._target_=MODULE.NAME"),
+    ("Net", "model._target_=Net: expected MODULE.NAME, e.g. mymodels.TinyNet"),
+    ("my.own.Net", "model._target_=my.own.Net: no module 'my' in "),
+    ("torch.nn.Identiti", "'torch.nn' ("),
+    ("torch.nn.Identiti", "has no 'Identiti' (did you mean 'torch.nn.Identity'?)"),
+    ("torch.nn", "model._target_=torch.nn is a module, not a class or function to call"),
+    ("math.pi", "model._target_=math.pi is a float, not a class or function to call"),
+])
+def test_a_users_target_must_import_and_be_callable(target, expected):
+    line = refusal("train", "model=custom", change={"model._target_": target})
+    assert expected in line and "\n" not in line
+
+
+def test_model_custom_as_shipped_asks_for_the_class():
+    assert refusal("train", "model=custom").startswith("model._target_: not given")
 
 
 @pytest.mark.parametrize("typed,meant", [
@@ -421,6 +448,7 @@ def run_cli(tmp_path, monkeypatch, capsys, *argv: str) -> tuple[int, list[str]]:
     from nnlab.cli import main
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # model=custom puts the folder there
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     with pytest.raises(SystemExit) as info:
         main(list(argv))
@@ -444,6 +472,11 @@ BAD_COMMAND_LINES = [
     (["train", "lr=0.1"], "did you mean 'optimizer.lr'?"),
     (["train", "+model.foo=1"], "model.foo is not a key of model=mlp"),
     (["train", "+experiment=xor_tanh"], "choose it with experiment=xor_tanh"),
+    (["train", "model=custom", "+model.width=64"], "model._target_: not given"),
+    (["train", "model=custom", "model._target_=nosuch.Net"], "no module 'nosuch' in "),
+    (["train", "plots.format=pdf"], "unknown config key 'plots.format' (did you mean 'figures.format'?)"),
+    (["train", "figures.format=jpg"], "figures.format: unknown value 'jpg'; valid: png, pdf, svg"),
+    (["train", "figures.dpi=5"], "figures.dpi=5 is out of range; it must be in [10, 1200]"),
     (["attack", "run=X", "n=0"], "n=0 is out of range; it must be >= 1"),
     (["attack", "run=X", "attack.eps=[0.1,2]"], "attack.eps[1]=2 is out of range"),
     (["attack", "run=X", "attack.targeted=yes"], "attack.targeted: expected true or false"),

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -35,6 +36,31 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+@dataclass(frozen=True)
+class Figures:
+    """How a run's figures are written (`figures.format`, `figures.dpi`), handed to whatever draws
+    them: the file format, and the resolution in dots per inch (None: each figure's own, 110 or
+    120). A figure is named with .png where it is drawn; `path` gives it this format's suffix."""
+
+    format: str = "png"
+    dpi: int | None = None
+
+    @classmethod
+    def of(cls, node) -> Figures:
+        """From a run's `figures` node; the defaults where it has none (a run from before it)."""
+        node = node or {}
+        return cls(str(node.get("format", "png")), node.get("dpi"))
+
+    def path(self, path) -> Path:
+        return Path(path).with_suffix(f".{self.format}")
+
+    def resolution(self, own: int) -> int:
+        return self.dpi if self.dpi is not None else own
+
+
+PNG = Figures()  # the default: png, each figure at its own resolution
+
+
 # False inside `drawing(False)`: a run with plots=false writes its data files and no image.
 _DRAWING = [True]
 
@@ -51,8 +77,8 @@ def drawing(enabled: bool):
 
 
 def save(fig, path: Path, dpi: int = 120) -> None:
-    """Write `fig` to `path` (folders made as needed), unless figures are off (`drawing`). Every
-    figure of a run folder is written through here."""
+    """Write `fig` to `path` (folders made as needed; the format is its suffix's), unless figures
+    are off (`drawing`). Every figure of a run folder is written through here."""
     if not _DRAWING[0]:
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +160,7 @@ PLAYGROUND_CMAP = LinearSegmentedColormap.from_list("playground", [ORANGE, "#e8e
 SPLIT_STYLE = {"train": "-", "val": "--", "test": ":"}
 
 
-def learning_curves(rows: list[dict], path: Path, title: str = "") -> None:
+def learning_curves(rows: list[dict], path: Path, title: str = "", figures: Figures = PNG) -> None:
     """Loss and accuracy per epoch for every split present. `rows`: metrics.csv as read by
     csv.DictReader (strings, "" where a split has no value); plain csv keeps pandas' import
     (a quarter of a second) out of every run's start-up."""
@@ -163,7 +189,7 @@ def learning_curves(rows: list[dict], path: Path, title: str = "") -> None:
         ax.legend()
     if title:
         fig.suptitle(title)
-    save(fig, path, dpi=120)
+    save(fig, figures.path(path), figures.resolution(120))
 
 
 @torch.no_grad()
@@ -205,7 +231,7 @@ def _grid(extent, resolution):
 
 
 def decision_boundary(model, data: Dataset, path: Path, device, title: str = "",
-                      resolution: int = 150) -> None:
+                      resolution: int = 150, figures: Figures = PNG) -> None:
     fig, ax = new_figure(figsize=(5.5, 5.5))
     draw_boundary(ax, class1_probability(model, data.plane, resolution, device), data)
     ax.set(xlabel="x1", ylabel="x2")
@@ -214,11 +240,11 @@ def decision_boundary(model, data: Dataset, path: Path, device, title: str = "",
     handles = [Line2D([], [], marker="o", ls="", mfc="#bbbbbb", mec=edge, label=name)
                for name, edge in (("train", "white"), ("test", "black"))]
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
-    save(fig, path, dpi=120)
+    save(fig, figures.path(path), figures.resolution(120))
 
 
 def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Dataset, path: Path,
-                  title: str = "") -> None:
+                  title: str = "", figures: Figures = PNG) -> None:
     """One panel per (epoch, P(class 1) grid, train accuracy) snapshot, under `title`."""
     n = len(snapshots)
     cols = min(4, n)
@@ -233,4 +259,4 @@ def boundary_grid(snapshots: list[tuple[int, torch.Tensor, float]], data: Datase
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
-    save(fig, path, dpi=110)
+    save(fig, figures.path(path), figures.resolution(110))

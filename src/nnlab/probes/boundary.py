@@ -26,8 +26,9 @@ def snapshot_epochs(first: int, last: int, count: int) -> list[int]:
 
 
 class BoundarySnapshots:
-    def __init__(self, snapshots: int = 8, resolution: int = 80):
+    def __init__(self, snapshots: int = 8, resolution: int = 80, figures: plots.Figures = plots.PNG):
         self.count, self.resolution = snapshots, resolution
+        self.figures = figures  # how its figure is written (figures.format, figures.dpi)
         self.taken: list[tuple[int, torch.Tensor, float]] = []
         self.model, self.last_epoch = None, None
 
@@ -63,7 +64,8 @@ class BoundarySnapshots:
         if not self.taken or self.taken[-1][0] != self.last_epoch:
             self._take(self.last_epoch, self.model)
         plots.boundary_grid(self.taken, self.ctx.data, self.ctx.run_dir / "plots" / "boundary_snapshots.png",
-                            title=self.ctx.title("decision boundary during training", width=100))
+                            title=self.ctx.title("decision boundary during training", width=100),
+                            figures=self.figures)
         with open(self.ctx.run_dir / "boundary_snapshots.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["epoch", "train_acc", "class1_area"])

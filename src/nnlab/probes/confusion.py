@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from nnlab.plots import PNG, Figures
 from nnlab.probes.images import ImageProbe, class_names, plt, predict, save
 
 
@@ -33,10 +34,11 @@ class ConfusionMatrix(ImageProbe):
         table = pd.DataFrame(counts.numpy(), index=pd.Index(names, name="true"), columns=names)
         table.to_csv(run_dir / "confusion_matrix.csv")
         plot_confusion(counts, names, plot_dir / "confusion_matrix.png",
-                       title=ctx.title("test confusion matrix", width=60))
+                       title=ctx.title("test confusion matrix", width=60), figures=self.figures)
 
 
-def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: str = "") -> None:
+def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: str = "",
+                   figures: Figures = PNG) -> None:
     k = len(names)
     per_class = counts.sum(1, keepdim=True).clamp(min=1)
     fraction = (counts / per_class).numpy()
@@ -65,4 +67,4 @@ def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: st
     ax.set_title(f"{title}\n{int(counts.sum())} test samples, accuracy {accuracy:.2%} "
                  "(recall in red: below it)", fontsize=10)
     fig.colorbar(image, ax=ax, shrink=0.8, pad=0.1, label="fraction of the true class")
-    save(fig, path)
+    save(fig, path, figures=figures)

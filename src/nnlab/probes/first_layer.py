@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nnlab.errors import UserError
+from nnlab.plots import PNG, Figures
 from nnlab.probes.images import ImageProbe, plt, save
 
 
@@ -54,7 +55,8 @@ def symmetric_rgb(tile: torch.Tensor) -> torch.Tensor:
 class FirstLayerWeights(ImageProbe):
     name = "first_layer"
 
-    def __init__(self, max_units: int = 64):
+    def __init__(self, max_units: int = 64, figures: Figures = PNG):
+        super().__init__(figures)
         self.max_units = max_units
 
     def check_model(self, model) -> None:
@@ -71,7 +73,7 @@ class FirstLayerWeights(ImageProbe):
             writer.writeheader()
             for row in unit_stats(images):
                 writer.writerow({k: v if k == "unit" else f"{v:.6g}" for k, v in row.items()})
-        plot_units(images[:self.max_units], plot_dir / "first_layer_weights.png",
+        plot_units(images[:self.max_units], plot_dir / "first_layer_weights.png", figures=self.figures,
                    title=self.ctx.title(f"first layer {describe(layer)}, "
                                        f"{min(len(images), self.max_units)} of {len(images)} units"))
 
@@ -82,7 +84,7 @@ def describe(layer: nn.Linear | nn.Conv2d) -> str:
     return f"Linear({layer.in_features}->{layer.out_features})"
 
 
-def plot_units(images: torch.Tensor, path: Path, title: str = "") -> None:
+def plot_units(images: torch.Tensor, path: Path, title: str = "", figures: Figures = PNG) -> None:
     """A grid of one tile per unit, each scaled symmetrically around 0 by its own max |w|."""
     n, channels = images.shape[:2]
     cols = n if n <= 6 else math.ceil(math.sqrt(n))
@@ -108,4 +110,4 @@ def plot_units(images: torch.Tensor, path: Path, title: str = "") -> None:
     if channels not in (1, 3):
         legend += f"; mean of {channels} input channels"
     fig.suptitle(f"{title}\neach tile scaled to its own max |w| ({legend})", fontsize=9)
-    save(fig, path)
+    save(fig, path, figures=figures)

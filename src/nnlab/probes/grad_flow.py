@@ -22,6 +22,7 @@ from nnlab.data.dataset import pixels
 from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.models.modes import evaluating
+from nnlab.plots import PNG, Figures
 from nnlab.probes import ProbeContext
 from nnlab.probes.images import plt, save
 
@@ -50,8 +51,10 @@ def gradient_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 class GradFlow:
-    def __init__(self, samples: int = 256, every: int = 1, loss: str = "cross_entropy", seed: int = 0):
+    def __init__(self, samples: int = 256, every: int = 1, loss: str = "cross_entropy", seed: int = 0,
+                 figures: Figures = PNG):
         self.samples, self.every, self.seed = samples, every, seed
+        self.figures = figures  # how its figure is written (figures.format, figures.dpi)
         self.loss_fn = make_loss(loss)
         self.rows: list[tuple[int, int, str, float, float]] = []
         self.model, self.last_epoch = None, None
@@ -98,7 +101,8 @@ class GradFlow:
             for epoch, layer, name, mx, mean in rows:
                 writer.writerow([epoch, layer, name, f"{mx:.6g}", f"{mean:.6g}"])
         plot_grad_flow(rows, self.ctx.run_dir / "plots" / "grad_flow.png",
-                       title=self.ctx.title(f"gradient per layer on {len(self.y)} training samples", 110))
+                       title=self.ctx.title(f"gradient per layer on {len(self.y)} training samples", 110),
+                       figures=self.figures)
 
     def _with_earlier_rows(self, path: Path) -> list[tuple]:
         """A resumed run keeps the epochs its earlier part recorded (those before this part's first)."""
@@ -111,7 +115,7 @@ class GradFlow:
         return [r for r in earlier if r[0] < first] + self.rows
 
 
-def plot_grad_flow(rows: list[tuple], path: Path, title: str = "") -> None:
+def plot_grad_flow(rows: list[tuple], path: Path, title: str = "", figures: Figures = PNG) -> None:
     """2 x 2 panels: max |grad| (top) and mean |grad| (bottom) per layer, linear (left) and log axes,
     one line per recorded epoch coloured from dark (early) to light (late)."""
     epochs = sorted({r[0] for r in rows})
@@ -136,4 +140,4 @@ def plot_grad_flow(rows: list[tuple], path: Path, title: str = "") -> None:
     axes[0][1].legend(handles, labels, fontsize=8)
     if title:
         fig.suptitle(title)
-    save(fig, path, dpi=120)
+    save(fig, path, dpi=120, figures=figures)

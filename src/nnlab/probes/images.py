@@ -66,8 +66,10 @@ def show_image(ax, image: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
-def save(fig, path: Path, dpi: int = 110) -> None:
-    plots.save(fig, path, dpi)  # which skips it with plots=false
+def save(fig, path: Path, dpi: int = 110, figures: plots.Figures = plots.PNG) -> None:
+    """`fig` written to `path` (named .png) in the run's format and resolution (`figures`: dpi
+    is the figure's own unless figures.dpi is set), then closed."""
+    plots.save(fig, figures.path(path), figures.resolution(dpi))  # which skips it with plots=false
     plt.close(fig)
 
 
@@ -75,6 +77,9 @@ class ImageProbe:
     """Base for probes that analyse the final model on an image dataset's test split."""
 
     name = ""  # the option name in configs/probe, for error messages
+
+    def __init__(self, figures: plots.Figures = plots.PNG):
+        self.figures = figures  # how its figure is written (figures.format, figures.dpi)
 
     def start(self, ctx: ProbeContext) -> None:
         require_images(ctx, self.name)

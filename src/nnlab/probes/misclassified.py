@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from nnlab.plots import PNG, Figures
 from nnlab.probes.images import ImageProbe, class_names, plt, predict, save, show_image
 
 
@@ -27,7 +28,8 @@ def misclassified(logits: torch.Tensor, true: torch.Tensor) -> list[tuple[int, i
 class MisclassifiedExamples(ImageProbe):
     name = "misclassified"
 
-    def __init__(self, count: int = 25):
+    def __init__(self, count: int = 25, figures: Figures = PNG):
+        super().__init__(figures)
         self.count = count
 
     def write(self, run_dir: Path, plot_dir: Path) -> None:
@@ -42,17 +44,19 @@ class MisclassifiedExamples(ImageProbe):
                 writer.writerow([index, names[true], names[pred], f"{confidence:.6g}"])
         title = ctx.title(f"{len(wrong)} of {len(test)} test images misclassified"
                           + (f", the first {self.count} shown" if len(wrong) > self.count else ""), 60)
-        plot_examples(test.x, wrong[:self.count], names, plot_dir / "misclassified.png", title)
+        plot_examples(test.x, wrong[:self.count], names, plot_dir / "misclassified.png", title,
+                      self.figures)
 
 
-def plot_examples(images: torch.Tensor, wrong: list, names: list[str], path: Path, title: str) -> None:
+def plot_examples(images: torch.Tensor, wrong: list, names: list[str], path: Path, title: str,
+                  figures: Figures = PNG) -> None:
     n = len(wrong)
     if n == 0:
         fig, ax = plt.subplots(figsize=(5, 1.6), constrained_layout=True)
         ax.axis("off")
         ax.text(0.5, 0.5, "no misclassified test images", ha="center", va="center", fontsize=11)
         ax.set_title(title, fontsize=9)
-        save(fig, path)
+        save(fig, path, figures=figures)
         return
     cols = min(5, n) if n <= 25 else math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -66,4 +70,4 @@ def plot_examples(images: torch.Tensor, wrong: list, names: list[str], path: Pat
                      color="#b2182b" if confidence >= 0.9 else "black")
     fig.suptitle(f"{title}\ntitle: test index, true class, predicted class (its probability); "
                  "red: predicted with >= 90% probability", fontsize=9)
-    save(fig, path)
+    save(fig, path, figures=figures)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from nnlab.errors import UserError
+from nnlab.plots import PNG, Figures
 from nnlab.probes import ProbeContext
 from nnlab.probes.directions import DIRECTIONS
 from nnlab.probes.images import ImageProbe, plt, predict, save
@@ -40,7 +41,9 @@ def translate(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 class ShiftInvariance(ImageProbe):
     name = "shift"
 
-    def __init__(self, max_shift: int = 6, directions: Sequence[str] = ("right", "down", "diagonal")):
+    def __init__(self, max_shift: int = 6, directions: Sequence[str] = ("right", "down", "diagonal"),
+                 figures: Figures = PNG):
+        super().__init__(figures)
         self.max_shift, self.directions = max_shift, [str(d) for d in directions]
 
     def start(self, ctx: ProbeContext) -> None:
@@ -75,10 +78,11 @@ class ShiftInvariance(ImageProbe):
             for direction, shift, acc in rows:
                 writer.writerow([direction, shift, f"{acc:.6g}"])
         plot_shift(rows, plot_dir / "shift_invariance.png", chance=1 / self.ctx.data.num_classes,
-                   title=self.ctx.title("test accuracy on shifted images", width=60))
+                   title=self.ctx.title("test accuracy on shifted images", width=60), figures=self.figures)
 
 
-def plot_shift(rows: list[tuple[str, int, float]], path: Path, chance: float, title: str = "") -> None:
+def plot_shift(rows: list[tuple[str, int, float]], path: Path, chance: float, title: str = "",
+               figures: Figures = PNG) -> None:
     fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
     markers = "osD^v"
     for k, direction in enumerate(dict.fromkeys(d for d, _, _ in rows)):
@@ -92,4 +96,4 @@ def plot_shift(rows: list[tuple[str, int, float]], path: Path, chance: float, ti
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(title="direction")
-    save(fig, path, dpi=120)
+    save(fig, path, dpi=120, figures=figures)

@@ -48,6 +48,12 @@ TRAIN = Section({
     "skip_completed": Bool(),
     "objective": Optional(Str("a summary value such as final.val_acc")),
     "plots": Bool(),
+    # A node of its own, beside the `plots` switch: `plots=false` has to stay a bool, and a
+    # `plots` node that `plots=false` replaces would refuse `plots=true plots.format=pdf`.
+    "figures": Section({
+        "format": Choice(["png", "pdf", "svg"]),  # any of matplotlib's formats would do
+        "dpi": Optional(Int(10, 1200)),  # 1200: print's finest; a 10x4 inch figure is 48 Mpx then
+    }),
     "model": Group("model"),
     "optimizer": Group("optimizer"),
     "scheduler": Group("scheduler", optional=True),

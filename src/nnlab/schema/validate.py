@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from omegaconf import OmegaConf
 
 from nnlab.errors import UserError, unknown_option_line
+from nnlab.models.custom import locate
 from nnlab.schema.commands import COMMANDS
 from nnlab.schema.keys import close_key_in, group_options, options_taking, unknown_key_line
 from nnlab.schema.options import GROUPS
@@ -114,7 +115,10 @@ class _Walk:
         if target is None:
             declared = Target({})  # an empty option (scheduler=none) takes no keys
         elif declared is None:
-            return node  # a callable of the user's own: its arguments are its own business
+            # A callable of the user's own (model=custom): it must import and be callable; its
+            # arguments are its own business, checked against its signature when it is built.
+            locate(target, f"{key}._target_")
+            return node
         return self.target_values(node, declared, key, owner, group)
 
     def target_values(self, node: dict, declared: Target, key: str, owner: str,

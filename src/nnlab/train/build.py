@@ -15,6 +15,7 @@ from nnlab.data.batcher import TensorBatcher
 from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.models import build_model
+from nnlab.plots import PNG, Figures
 from nnlab.train.engine import Batches, Learner, Monitor
 from nnlab.train.steps import TrainStep
 
@@ -32,6 +33,7 @@ class Parts:
     batches: Batches
     monitor: Monitor
     probes: dict  # name in the config's probe group -> probe
+    figures: Figures = PNG  # how the run's figures are written (figures.format, figures.dpi)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -47,9 +49,11 @@ def build(cfg: DictConfig, device: torch.device) -> Parts:
     monitor = Monitor(metric=monitored_metric(cfg.early_stopping.monitor, data),
                       patience=cfg.early_stopping.patience,
                       min_delta=cfg.early_stopping.min_delta)
-    probes = {name: instantiate(node) for name, node in (cfg.get("probe") or {}).items()}
+    figures = Figures.of(cfg.get("figures"))  # a run from before figures.* has none
+    probes = {name: instantiate(node, figures=figures, _convert_="object")  # Figures itself, not a node
+              for name, node in (cfg.get("probe") or {}).items()}
     return Parts(data, Learner(model, optimizer, scheduler), train_step(cfg, data, loss_fn, device),
-                 loss_fn, batches(cfg, data, device), monitor, probes)
+                 loss_fn, batches(cfg, data, device), monitor, probes, figures)
 
 
 _SHARED_DATASETS: list[dict] = []  # while sharing_datasets() is on: resolved config -> dataset

@@ -57,19 +57,21 @@ def results(folder: RunFolder, monitor: Monitor, status: str, seconds: float) ->
 
 
 def write_plots(folder: RunFolder, parts: Parts, device, cfg: DictConfig) -> None:
-    """plots/learning_curves.png, and plots/decision_boundary.png for 2-D data."""
+    """plots/learning_curves.png, and plots/decision_boundary.png for 2-D data (.pdf or .svg
+    with figures.format=pdf or svg)."""
     rows = folder.read_metrics_rows()
     if not rows:
         return
     data = parts.data
     name = f"{data.name} / {model_name(cfg)}"  # and the run's settings, from its folder:
     plots.learning_curves(rows, folder.plots / "learning_curves.png",
-                          title=plots.run_title(folder.path, fallback=name))
+                          title=plots.run_title(folder.path, fallback=name), figures=parts.figures)
     if data.plane is not None:
         acc = float(rows[-1]["test_acc"])
         plots.decision_boundary(parts.model, data, folder.plots / "decision_boundary.png", device,
                                 title=plots.run_title(folder.path, f"test acc {acc:.3f} (epoch "
-                                                      f"{len(rows)})", fallback=name))
+                                                      f"{len(rows)})", fallback=name),
+                                figures=parts.figures)
 
 
 def epoch_span(start: int, end: int, resumed_after: int | None) -> str:
