@@ -266,6 +266,10 @@ def test_a_target_that_does_not_import_is_one_line_and_no_folder(tmp_path, user_
     assert line == (f"nnlab: error: model._target_=nosuchmodule.TinyNet: no module 'nosuchmodule' in "
                     f"{tmp_path} or the installed packages; put nosuchmodule.py in the folder you run "
                     "nnlab from, or add its folder to PYTHONPATH")
+    line = _refused(tmp_path, "model=custom", f"model._target_={user_module[:-1]}.TinyNet")
+    assert line.endswith(f"no module '{user_module[:-1]}' in {tmp_path} or the installed packages; put "
+                         f"{user_module[:-1]}.py in the folder you run nnlab from, or add its folder to "
+                         f"PYTHONPATH (did you mean '{user_module}'?)")
     line = _refused(tmp_path, "model=custom", f"model._target_={user_module}.TinyNte")
     assert line.endswith(f"has no 'TinyNte' (did you mean '{user_module}.TinyNet'?)")
 

@@ -86,9 +86,11 @@ def _import(name: str, key: str, target: str) -> ModuleType:
     except ModuleNotFoundError as ex:
         if ex.name != name:
             raise  # the user's module imports something missing: its traceback says where
+        here = [p.removesuffix(".py") for p in os.listdir() if p.endswith(".py")]
+        hint = next(iter(difflib.get_close_matches(name, here, n=1)), None)
         raise UserError(f"{key}={target}: no module '{name}' in {os.getcwd()} or the installed "
                         f"packages; put {name}.py in the folder you run nnlab from, or add its "
-                        f"folder to PYTHONPATH") from None
+                        f"folder to PYTHONPATH" + (f" (did you mean '{hint}'?)" if hint else "")) from None
 
 
 def _no_attribute(module, path: list[str], name: str, key: str, target: str) -> str:
