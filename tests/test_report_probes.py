@@ -110,7 +110,7 @@ def test_grad_flow_and_confusion_tables_read_from_their_files(tmp_path):
                                       ("b", 0.01, 0.002, [[5, 5], [0, 10]])):
         run = tmp_path / name
         (run / ".hydra").mkdir(parents=True)
-        (run / ".hydra" / "config.yaml").write_text(f"name: {name}\n")
+        (run / ".hydra" / "config.yaml").write_text("model:\n  depth: 1\n")  # the same in both
         (run / ".hydra" / "overrides.yaml").write_text(f"- model.depth={len(name)}\n")
         (run / "summary.json").write_text('{"status": "completed"}')
         (run / "metrics.csv").write_text("epoch,train_loss,train_acc\n1,0.5,0.8\n")
@@ -123,9 +123,33 @@ def test_grad_flow_and_confusion_tables_read_from_their_files(tmp_path):
     report = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "rep", "train_acc")
     assert [o.name for o in report.probes] == ["grad_flow", "confusion"]
     markdown = (tmp_path / "rep" / "report.md").read_text()
-    # nothing typed differs between them: the folders name the lines
+    # nothing differs between their configs (what was typed does not count): the folders name the lines
     assert md_table(markdown, "max |grad|, first recorded epoch (0: untrained):") == [
         ["layer (1 = nearest the input)", "a", "b"], ["1", "1", "0.01"], ["2", "10", "0.1"]]
     assert md_table(markdown, "max |grad|, last recorded epoch:")[2] == ["2", "5", "0.02"]
     assert md_table(markdown, "recall per class:") == [["class", "a", "b"], ["cat", "0.8000", "0.5000"],
                                                        ["dog", "0.9000", "1.0000"]]
+
+
+def test_a_legend_of_long_labels_is_never_cut(tmp_path, pyplot_figures):
+    """Runs that differ in several long-named keys: each label is wrapped and the legend has as
+    many columns as fit, all of it inside the figure (the issue's legend lost both ends)."""
+    from test_report_differences import write_run
+
+    for k, name in enumerate(("first", "second")):
+        config = {"model": {"a_rather_long_parameter_name": k, "another_long_parameter_name": f"value_{k}"},
+                  "dataset": {"name": f"a_dataset_with_a_long_name_{k}"}}
+        run = write_run(tmp_path, name, config, [])
+        pd.DataFrame([[8, 2], [1, 9]], index=pd.Index(["cat", "dog"], name="true"),
+                     columns=["cat", "dog"]).to_csv(run / "confusion_matrix.csv")
+    report = write_report([tmp_path / "first", tmp_path / "second"], tmp_path / "rep")
+    assert [o.name for o in report.probes] == ["confusion"]
+    fig = pyplot_figures[-1]
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    box, frame = legend.get_window_extent(), fig.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+    texts = [t.get_text().replace("\n", " ") for t in legend.get_texts()]
+    assert texts == [", ".join(f"{k}={v}" for k, v in (
+        ("model.a_rather_long_parameter_name", k), ("model.another_long_parameter_name", f"value_{k}"),
+        ("dataset.name", f"a_dataset_with_a_long_name_{k}"))) for k in (0, 1)]

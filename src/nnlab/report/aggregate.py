@@ -50,12 +50,13 @@ def choose_key(requested: str | None, swept: list[str], table: pd.DataFrame) -> 
 def groups(table: pd.DataFrame, keys: list[str], levels: dict[str, list[str]]) -> list[Group]:
     """The jobs grouped by their values of `keys`, in the order of the keys' levels."""
     found: dict[tuple, Group] = {}
-    for i, (_, job) in enumerate(table.iterrows()):
-        combo = tuple(value(job[k]) for k in keys)
+    combos = zip(*(table[k] for k in keys), strict=True) if keys else ((),) * len(table)
+    for i, (values, status) in enumerate(zip(combos, table["status"], strict=True)):
+        combo = tuple(value(v) for v in values)
         group = found.setdefault(combo, Group(combo, [], [], []))
         group.rows.append(i)
-        group.statuses.append(job["status"])
-        if job["status"] in OK_STATUSES:
+        group.statuses.append(status)
+        if status in OK_STATUSES:
             group.completed.append(i)
     return sorted(found.values(), key=lambda g: rank(g.combo, keys, levels))
 

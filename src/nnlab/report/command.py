@@ -1,10 +1,11 @@
 """`nnlab report PATH... [--out DIR] [--metric test_acc] [--columns KEY] [--aggregate KEY|none]`: a
 sweep's jobs (or any run folders) as tables and figures.
 
-Reads run folders as data (every folder under a PATH that holds .hydra/config.yaml) and writes
-into --out (default: the PATH, when there is one):
+Reads run folders as data (every folder under a PATH that holds .hydra/config.yaml), compares
+their resolved configs to find what differs (differences.py), and writes into --out (default: the
+PATH, when there is one):
 
-  report.csv             one row per job: folder, status, swept parameters, final and best metrics
+  report.csv             one row per job: folder, status, the keys that differ, final and best metrics
   report_aggregated.csv  when a key is aggregated (the seed, by default): a row per combination
                          of the other swept keys, each metric's mean and std over it (aggregate.py)
   report.md              the metric pivoted on the swept parameters (mean ± std when aggregated),
@@ -28,7 +29,8 @@ import pandas as pd
 
 from nnlab.errors import UserError, choice_error, die
 from nnlab.report import aggregate as agg
-from nnlab.report.jobs import Job, collect_jobs, levels
+from nnlab.report.differences import Differences, differences
+from nnlab.report.jobs import Job, collect_jobs, levels, recorded_metrics
 from nnlab.report.markdown import METRICS, console_summary, markdown, md_table  # noqa: F401 (md_table: scripts use it)
 from nnlab.runs import CSV_FLOAT_FORMAT
 
@@ -38,14 +40,15 @@ USAGE = "nnlab report PATH... [--out DIR] [--metric NAME] [--columns KEY] [--agg
 @dataclass
 class Report:
     table: pd.DataFrame  # report.csv
-    swept: list[str]  # swept parameters, in the order typed (--columns last)
-    constant: dict[str, str]  # overrides that are the same in every job
+    swept: list[str]  # the pivot's axes: a key per set of keys that differ together (--columns last)
+    constant: dict[str, str]  # keys typed in every job, with the same value in all
     panels: list[tuple[int, int, str]]  # curves.png: (row, column, title) per panel
     out: Path
     aggregate: str | None = None  # the swept key averaged over, if any
     aggregated: pd.DataFrame | None = None  # report_aggregated.csv, a row per group
     groups: list[agg.Group] = field(default_factory=list)  # the jobs of each aggregated row
     probes: list = field(default_factory=list)  # probes.Overlay per probe_<name>.png written
+    differences: Differences | None = None  # every key that differs, and which go together
 
     @property
     def keys(self) -> list[str]:
@@ -100,23 +103,23 @@ def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
             raise UserError("several PATHs given: say where the report goes with --out DIR")
         out = paths[0]
     jobs = collect_jobs(paths)
-    recorded = {c for j in jobs if j.metrics is not None for c in j.metrics.columns
-                if j.metrics[c].notna().any()}
+    recorded = recorded_metrics(jobs)
     if recorded and metric not in recorded:
         raise UserError(f"no job recorded {metric}; recorded: "
                         f"{', '.join(m for m in METRICS if m in recorded)}")
-    swept, constant = _swept_parameters(jobs)
+    diffs = differences(jobs, first=tuple(k for k in (columns, aggregate) if k))
+    swept = list(diffs.axes)
     if columns is not None:
         if columns not in swept:
             raise (choice_error("--columns (a swept parameter)", columns, swept) if swept else
                    UserError(f"--columns {columns}: no parameter differs between these jobs"))
         swept = [k for k in swept if k != columns] + [columns]
-    table = _table(jobs, swept)
+    table = _table(jobs, diffs.keys)
     over = agg.choose_key(aggregate, swept, table)
     if over is not None and over == columns:
         raise UserError(f"--columns {columns} is the parameter averaged over; choose another column "
                         f"or give --aggregate none for a cell per {columns}")
-    report = Report(table, swept, constant, [], out, over)
+    report = Report(table, swept, diffs.same, [], out, over, differences=diffs)
     report.groups = found = agg.groups(table, report.keys, levels(table, swept)) if over else []
 
     if out.exists() and not out.is_dir():
@@ -127,8 +130,9 @@ def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
     from nnlab.report.figure import curves
     from nnlab.report.probes import overlay_probes
 
-    report.panels = curves(jobs, swept, levels(table, swept), out / "curves.png", over, found)
-    report.probes = overlay_probes(jobs, report.keys, over, found, out)
+    report.panels = curves(jobs, swept, levels(table, swept), out / "curves.png", over, found,
+                           diffs.setting, diffs.same)
+    report.probes = overlay_probes(jobs, report.keys, over, found, out, diffs.setting, diffs.same)
     table.to_csv(out / "report.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     if over:
         report.aggregated = agg.aggregated_table(table, found, report.keys, over)
@@ -137,19 +141,6 @@ def write_report(paths: list[Path], out: Path | None, metric: str = "test_acc",
         (out / "report_aggregated.csv").unlink(missing_ok=True)
     (out / "report.md").write_text(markdown(report, metric, paths))
     return report
-
-
-def _swept_parameters(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
-    """Keys whose value differs between jobs, in the order they were typed; the others."""
-    keys = list(dict.fromkeys(k for j in jobs for k in j.params))
-    swept, constant = [], {}
-    for key in keys:
-        values = {j.params[key] for j in jobs if j.params.get(key) is not None}
-        if len(values) > 1:
-            swept.append(key)
-        elif values and all(key in j.overrides for j in jobs if j.overrides):
-            constant[key] = values.pop()
-    return swept, constant
 
 
 def _table(jobs: list[Job], swept: list[str]) -> pd.DataFrame:

@@ -15,6 +15,8 @@ report does not need).
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,33 @@ from nnlab.runs import NOT_SETTINGS, run_name, wrap  # noqa: E402
 SPLIT_STYLE = {"train": ("-", "C0"), "val": ("--", "C1"), "test": (":", "C2")}
 KINDS = {"loss": "loss", "acc": "accuracy"}
 FAILED_COLOUR = "#c0392b"
+
+
+
+
+def plain(key: str, value) -> str:
+    """A key's value in a title or a legend: 'optimizer.lr=0.01'."""
+    return f"{key}={value}"
+
+
+def legend_below(fig, handles: list, labels: list[str], most_columns: int = 4, fontsize: int = 8):
+    """A legend under the panels that is never cut: each label wrapped at 50 characters (between
+    settings where it can), in as many columns as fit the figure's width, one column at least.
+    Figures are saved with bbox_inches="tight" besides, so nothing drawn is left outside."""
+    labels = ["\n".join(textwrap.wrap(label, 50, break_on_hyphens=False)) or label for label in labels]
+    renderer = fig.canvas.get_renderer()
+    for ncols in range(min(len(labels), most_columns), 0, -1):
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=fontsize)
+        if ncols == 1 or legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            return legend
+        legend.remove()
+    return None
+
+
+def save(fig, path: Path) -> None:
+    """Every report figure: 100 dpi, grown to hold all it draws (a long title or legend)."""
+    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.1)
+    plt.close(fig)
 
 
 # More cells than this share one panel per split and kind (a thin line per job, the median bold): a
@@ -60,17 +89,22 @@ class Cell:
 
 
 def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], path: Path,
-           aggregate: str | None = None, groups: list[Group] | None = None) -> list[tuple[int, int, str]]:
+           aggregate: str | None = None, groups: list[Group] | None = None,
+           setting: Callable[[str, str], str] = plain, same: dict[str, str] | None = None,
+           ) -> list[tuple[int, int, str]]:
     """Draw curves.png; returns (row, column, title) per cell of the grid (a cell: a loss panel
-    over an accuracy panel), or per panel when the jobs share panels (more than MAX_PANELS)."""
+    over an accuracy panel), or per panel when the jobs share panels (more than MAX_PANELS).
+    `setting` writes a swept value in a title (differences.Differences.setting); `same`: the
+    settings every job shares, for the figure's title."""
+    same = same or {}
     if aggregate:
         keys = [k for k in swept if k != aggregate]
-        cells = [_group_cell([jobs[i] for i in g.rows], g, keys) for g in groups or []]
+        cells = [_group_cell([jobs[i] for i in g.rows], g, keys, setting) for g in groups or []]
     else:
         keys = swept
-        cells = [_job_cell(job, swept) for job in jobs]
+        cells = [_job_cell(job, swept, setting) for job in jobs]
     if len(cells) > MAX_PANELS:
-        return _overlaid(jobs, swept, path)
+        return _overlaid(jobs, swept, path, setting, same)
     kinds = [k for k in KINDS if any(cell.curves.get(k) for cell in cells)] or ["loss"]
     positions = _grid([cell.combo for cell in cells], keys, levels)
     rows = 1 + max(r for r, _ in positions)
@@ -89,8 +123,9 @@ def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], path
                 style, colour = SPLIT_STYLE[curve.split]
                 ax.plot(curve.epoch, curve.mean, style, color=colour, label=curve.split,
                         marker="o" if len(curve.epoch) <= 12 else None, markersize=3)
-                if curve.std is not None:
-                    ax.fill_between(curve.epoch, curve.mean - curve.std, curve.mean + curve.std,
+                if curve.std is not None:  # a loss or an accuracy: never below 0, an accuracy never above 1
+                    ax.fill_between(curve.epoch, (curve.mean - curve.std).clip(lower=0),
+                                    (curve.mean + curve.std).clip(upper=1 if kind == "acc" else None),
                                     color=colour, alpha=0.18, linewidth=0)
                 if kind == "loss":
                     lows.append(curve.mean.min())
@@ -128,17 +163,17 @@ def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], path
     if aggregate:
         handles.append(Patch(color="grey", alpha=0.3, label=f"± 1 std over {aggregate}"))
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
+        legend_below(fig, handles, [h.get_label() for h in handles], most_columns=len(handles))
     what = " and ".join(KINDS[k] for k in kinds)
-    fig.suptitle(suptitle(jobs, swept, what, " per epoch" + (f", mean ± std over {aggregate}"
-                                                            if aggregate else "")), fontsize=10)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig.suptitle(suptitle(jobs, same, what, " per epoch" + (f", mean ± std over {aggregate}"
+                                                           if aggregate else "")), fontsize=10)
+    save(fig, path)
     return [(r, c, cell.title) for cell, (r, c) in zip(cells, positions, strict=True)]
 
 
-def _job_cell(job: Job, swept: list[str]) -> Cell:
-    cell = Cell(tuple(job.params.get(k) for k in swept), _title(job, swept), job.status in OK_STATUSES)
+def _job_cell(job: Job, swept: list[str], setting: Callable[[str, str], str]) -> Cell:
+    cell = Cell(tuple(job.params.get(k) for k in swept), _title(job, swept, setting),
+                job.status in OK_STATUSES)
     for kind in KINDS:
         cell.curves[kind] = [Curve(split, job.metrics["epoch"], job.metrics[f"{split}_{kind}"])
                              for split in SPLIT_STYLE if _recorded(job, f"{split}_{kind}")]
@@ -147,23 +182,26 @@ def _job_cell(job: Job, swept: list[str]) -> Cell:
     return cell
 
 
-def _group_cell(jobs: list[Job], group: Group, keys: list[str]) -> Cell:
+def _group_cell(jobs: list[Job], group: Group, keys: list[str],
+                setting: Callable[[str, str], str]) -> Cell:
     """The mean and sample std (ddof=1) per epoch over the group's completed jobs."""
     done = [job for job in jobs if job.status in OK_STATUSES and job.metrics is not None]
-    parts = [f"{k}={v}" for k, v in zip(keys, group.combo, strict=True)] or ["all jobs"]
+    parts = [setting(k, v) for k, v in zip(keys, group.combo, strict=True)] or ["all jobs"]
     count = f"n={len(done)}" + (f" of {len(jobs)}" if len(done) < len(jobs) else "")
     lengths = [int(job.metrics["epoch"].max()) for job in done]
     if lengths and min(lengths) < max(lengths):
         count += f", {sum(n == max(lengths) for n in lengths)} reached epoch {max(lengths)}"
     cell = Cell(group.combo, _wrap([*parts[:-1], f"{parts[-1]} ({count})"]), len(done) == len(jobs))
+    # one long table of every job's epochs: grouping it by epoch is one pass, not one per job
+    epochs = pd.concat([job.metrics for job in done], ignore_index=True) if done else pd.DataFrame()
+    by_epoch = epochs.groupby("epoch") if len(epochs) else None
     for kind in KINDS:
         for split in SPLIT_STYLE:
             column = f"{split}_{kind}"
-            series = [job.metrics.set_index("epoch")[column] for job in done if _recorded(job, column)]
-            if series:
-                table = pd.concat(series, axis=1)
+            if by_epoch is not None and column in epochs and epochs[column].notna().any():
+                stats = by_epoch[column].agg(["mean", "std"])  # pandas' std: ddof=1, NaN for one job
                 cell.curves.setdefault(kind, []).append(
-                    Curve(split, table.index, table.mean(axis=1), table.std(axis=1, ddof=1)))
+                    Curve(split, stats.index, stats["mean"], stats["std"]))
     if not done:
         cell.why_empty = "no completed job\n" + ", ".join(sorted({job.status for job in jobs}))
     return cell
@@ -173,14 +211,15 @@ def _recorded(job: Job, column: str) -> bool:
     return job.metrics is not None and column in job.metrics and job.metrics[column].notna().any()
 
 
-def suptitle(jobs: list[Job], swept: list[str], what: str, unit: str = " per epoch") -> str:
-    """'accuracy per epoch: fashion_mnist / MLP' over the settings every job shares (the panels
-    say what differs), so the figure says which sweep it is."""
-    names = {run_name(job.path) for job in jobs}
+def suptitle(jobs: list[Job], same: dict[str, str], what: str, unit: str = " per epoch") -> str:
+    """'accuracy per epoch: fashion_mnist / MLP' over the settings every job shares (`same`; the
+    panels say what differs), so the figure says which sweep it is."""
+    # run_name reads a config: once per dataset and model, not once per job of a 10,000-job sweep
+    kinds = {(job.settings.get("dataset.name"), job.settings.get("model._target_")): job
+             for job in jobs if job.settings}
+    names = {run_name(job.path) for job in kinds.values()}
     head = f"{what}{unit}" + (f": {names.pop()}" if len(names) == 1 and None not in names else "")
-    shared = [f"{k}={v}" for k, v in jobs[0].overrides.items()
-              if k not in swept and not k.startswith(NOT_SETTINGS)
-              and all(job.overrides.get(k) == v for job in jobs)]
+    shared = [f"{k}={v}" for k, v in same.items() if not k.startswith(NOT_SETTINGS)]
     return "\n".join([head, *wrap(shared, 100)])
 
 
@@ -198,9 +237,9 @@ def _grid(combos: list[tuple], keys: list[str], levels: dict[str, list[str]]) ->
     return [(i // cols, i % cols) for i in range(n)]
 
 
-def _title(job: Job, swept: list[str]) -> str:
+def _title(job: Job, swept: list[str], setting: Callable[[str, str], str]) -> str:
     """The job's swept values, else its folder; the status when it did not end well."""
-    parts = [f"{k}={job.params.get(k)}" for k in swept] or [job.name]
+    parts = [setting(k, job.params.get(k)) for k in swept] or [job.name]
     if job.status not in OK_STATUSES:
         parts[-1] += f" [{job.status}]"
     return _wrap(parts)
@@ -217,7 +256,8 @@ def _wrap(parts: list[str]) -> str:
     return "\n".join(lines if len(lines) <= 4 else [*lines[:3], "..."])
 
 
-def _overlaid(jobs: list[Job], swept: list[str], path: Path) -> list[tuple[int, int, str]]:
+def _overlaid(jobs: list[Job], swept: list[str], path: Path, setting: Callable[[str, str], str],
+              same: dict[str, str]) -> list[tuple[int, int, str]]:
     """A row per kind (loss, accuracy), a panel per split: every job's curve as a thin line, and
     the median over jobs per epoch."""
     from matplotlib.collections import LineCollection
@@ -251,7 +291,6 @@ def _overlaid(jobs: list[Job], swept: list[str], path: Path) -> list[tuple[int, 
             ax.set_title(title, fontsize=9)
             ax.grid(alpha=0.3)
             panels.append((row, col, title))
-    fig.suptitle(suptitle(jobs, swept, " and ".join(KINDS[k] for k in kinds)), fontsize=10)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig.suptitle(suptitle(jobs, same, " and ".join(KINDS[k] for k in kinds)), fontsize=10)
+    save(fig, path)
     return panels

@@ -36,8 +36,7 @@ def markdown(report: Report, metric: str, paths: list[Path]) -> str:
     lines = [f"# Report: {', '.join(str(p) for p in paths)}", "",
              f"{len(t)} jobs: {status_counts(t)}."]
     if swept:
-        lines.append("Swept: " + "; ".join(
-            f"`{k}` ({listed(levels(t, [k])[k])})" for k in swept) + ".")
+        lines.append(differs_line(report))
     if report.constant:
         lines.append("Same in every job: " + ", ".join(f"`{k}={v}`" for k, v in
                                                       report.constant.items()) + ".")
@@ -68,6 +67,21 @@ def markdown(report: Report, metric: str, paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def differs_line(report: Report) -> str:
+    """'Differs between the jobs: `model` (lenet, mlp), and with it `optimizer.lr` (0.01, 0.001);
+    `seed` (0, 1, 2, ..., 199 (200 values)).' Every key whose resolved value differs, an axis of
+    the tables with the keys that vary with it."""
+    t, diffs = report.table, report.differences
+    parts = []
+    for axis in report.swept:
+        part = f"`{axis}` ({listed(levels(t, [axis])[axis])})"
+        along = diffs.together.get(axis, []) if diffs else []
+        if along:
+            part += ", and with it " + ", ".join(f"`{k}` ({listed(levels(t, [k])[k])})" for k in along)
+        parts.append(part)
+    return "Differs between the jobs (their resolved configs): " + "; ".join(parts) + "."
+
+
 def pivot_markdown(report: Report, metric: str, which: str) -> str:
     """Rows: all pivot keys but the last; columns: the last; jobs with the same values share a
     cell (' / ' between them), or with an aggregated key, a group's mean ± std is its cell."""
@@ -96,24 +110,29 @@ def pivot_markdown(report: Report, metric: str, which: str) -> str:
         for (_, job), cell in zip(t.iterrows(), cells, strict=True):
             grouped.setdefault(tuple(value(job[k]) for k in keys), []).append(cell)
     row_keys, col_key = keys[:-1], keys[-1]
+    shown = report.differences.shown if report.differences else (lambda key, v: v)
     if not row_keys:
-        return md_table([col_key, metric], [[v, " / ".join(grouped.get((v,), ["-"]))]
+        return md_table([col_key, metric], [[shown(col_key, v), " / ".join(grouped.get((v,), ["-"]))]
                                              for v in found[col_key]])
-    header = [*row_keys[:-1], f"{row_keys[-1]} \\ {col_key}", *found[col_key]]
+    header = [*row_keys[:-1], f"{row_keys[-1]} \\ {col_key}", *(shown(col_key, c) for c in found[col_key])]
     rows = []
     for row in dict.fromkeys(k[:-1] for k in sorted(grouped, key=lambda k: rank(k, keys, found))):
-        rows.append([*row, *(" / ".join(grouped.get((*row, c), ["-"])) for c in found[col_key])])
+        rows.append([*(shown(k, v) for k, v in zip(row_keys, row, strict=True)),
+                     *(" / ".join(grouped.get((*row, c), ["-"])) for c in found[col_key])])
     return md_table(header, rows)
 
 
 def _jobs_markdown(report: Report) -> str:
     t = report.table
     metrics = [c for c in t.columns if c.startswith("final_")]
-    columns = ["job", "status", *report.swept, "epochs_completed", "best_epoch", *metrics,
+    keys = report.differences.keys if report.differences else report.swept
+    columns = ["job", "status", *keys, "epochs_completed", "best_epoch", *metrics,
                "wall_time_s", "note"]
     header = [{"epochs_completed": "epochs done"}.get(c, c.removeprefix("final_")) for c in columns]
-    return md_table(header, [[_number(r[c]) if c in metrics else _cell(r[c]) for c in columns]
-                              for _, r in t.iterrows()])
+    numbers = [c in metrics for c in columns]
+    return md_table(header, [[_number(v) if number else _cell(v)
+                              for v, number in zip(row, numbers, strict=True)]
+                             for row in t[columns].itertuples(index=False)])
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:

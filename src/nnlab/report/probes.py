@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnlab.report.aggregate import Group
-from nnlab.report.figure import FAILED_COLOUR, plt, suptitle
+from nnlab.report.figure import FAILED_COLOUR, legend_below, plain, plt, save, suptitle
 from nnlab.report.jobs import OK_STATUSES, Job
 from nnlab.report.markdown import md_table
 
@@ -97,16 +97,18 @@ class _Line:
 
 
 def overlay_probes(jobs: list[Job], keys: list[str], aggregate: str | None, groups: list[Group],
-                   out: Path) -> list[Overlay]:
-    """Write probe_<name>.png for every probe in VIEWS that two or more of the jobs ran."""
+                   out: Path, setting: Callable[[str, str], str] = plain,
+                   same: dict[str, str] | None = None) -> list[Overlay]:
+    """Write probe_<name>.png for every probe in VIEWS that two or more of the jobs ran; a line is
+    labelled with `setting` (differences.Differences.setting), the title says what is `same`."""
     overlays = []
     for view in VIEWS:
-        lines = _lines(view, jobs, keys, aggregate, groups)
+        lines = _lines(view, jobs, keys, aggregate, groups, setting)
         path = out / f"probe_{view.name}.png"
         if lines is None:
             path.unlink(missing_ok=True)  # from an earlier report of other runs
             continue
-        _draw(view, lines, jobs, keys, path)
+        _draw(view, lines, jobs, same or {}, path)
         caption = view.caption + (
             f" A line per combination: the mean over {aggregate} of the jobs that completed, the "
             "band ± one sample standard deviation." if aggregate else
@@ -116,7 +118,7 @@ def overlay_probes(jobs: list[Job], keys: list[str], aggregate: str | None, grou
 
 
 def _lines(view: View, jobs: list[Job], keys: list[str], aggregate: str | None,
-           groups: list[Group]) -> list[_Line] | None:
+           groups: list[Group], setting: Callable[[str, str], str]) -> list[_Line] | None:
     """A line per job that has the probe's file (per group, when aggregating); None where fewer
     than two jobs have it (one run's own plot already shows it)."""
     having = {i for i, job in enumerate(jobs) if (job.path / view.csv).is_file()}
@@ -130,11 +132,11 @@ def _lines(view: View, jobs: list[Job], keys: list[str], aggregate: str | None,
                 continue
             points = pd.concat([view.read(jobs[i].path) for i in used])
             stats = points.groupby(["panel", "x"], sort=False)["y"].agg(["mean", "std"]).reset_index()
-            label = ", ".join(f"{k}={v}" for k, v in zip(keys, group.combo, strict=True)) or "all jobs"
+            label = ", ".join(setting(k, v) for k, v in zip(keys, group.combo, strict=True)) or "all jobs"
             count = f"n={len(used)}" + (f" of {len(group.rows)}" if len(used) < len(group.rows) else "")
             lines.append(_Line(f"{label} ({count})", len(used) == len(group.rows), stats))
         return lines or None
-    labels = [", ".join(f"{k}={job.params.get(k)}" for k in keys) or job.name for job in jobs]
+    labels = [", ".join(setting(k, job.params.get(k)) for k in keys) or job.name for job in jobs]
     for i in sorted(having):
         job, label = jobs[i], labels[i]
         if labels.count(label) > 1:  # runs that differ in nothing typed: their folders tell them apart
@@ -146,7 +148,7 @@ def _lines(view: View, jobs: list[Job], keys: list[str], aggregate: str | None,
     return lines
 
 
-def _draw(view: View, lines: list[_Line], jobs: list[Job], keys: list[str], path: Path) -> None:
+def _draw(view: View, lines: list[_Line], jobs: list[Job], same: dict[str, str], path: Path) -> None:
     panels = list(dict.fromkeys(p for line in lines for p in line.points["panel"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(max(4.8, 4.2 * len(panels)), 4.0), squeeze=False,
                              sharey=True, constrained_layout=True)
@@ -163,9 +165,9 @@ def _draw(view: View, lines: list[_Line], jobs: list[Job], keys: list[str], path
                 continue
             ax.plot(p["x"], p["mean"], marker="o", markersize=3, color=colour, label=line.label,
                     ls="-" if line.ok else "--")
-            if p["std"].notna().any():
-                ax.fill_between(p["x"], p["mean"] - p["std"], p["mean"] + p["std"], color=colour,
-                                alpha=0.18, linewidth=0)
+            if p["std"].notna().any():  # accuracy, recall, |grad|: none below 0
+                ax.fill_between(p["x"], (p["mean"] - p["std"]).clip(lower=0), p["mean"] + p["std"],
+                                color=colour, alpha=0.18, linewidth=0)
         if view.bars:
             ax.set_xticks(range(len(xs)), xs, rotation=45 if max(map(len, map(str, xs))) > 2 else 0,
                           fontsize=8)
@@ -181,14 +183,12 @@ def _draw(view: View, lines: list[_Line], jobs: list[Job], keys: list[str], path
         axes[0][0].set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel(view.ylabel, fontsize=8)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(lines), 4), fontsize=8)
-    failed = {line.label for line in lines if not line.ok}
-    for text in fig.legends[0].get_texts():
-        if text.get_text() in failed:  # a job in it did not complete: red, as in curves.png
+    legend = legend_below(fig, handles, labels)
+    for line, text in zip(lines, legend.get_texts(), strict=False):
+        if not line.ok:  # a job in it did not complete: red, as in curves.png
             text.set_color(FAILED_COLOUR)
-    fig.suptitle(suptitle(jobs, keys, f"probe {view.name}: {view.what}", unit=""), fontsize=10)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig.suptitle(suptitle(jobs, same, f"probe {view.name}: {view.what}", unit=""), fontsize=10)
+    save(fig, path)
 
 
 def _tables(view: View, lines: list[_Line], aggregate: str | None) -> list[tuple[str, str]]:
