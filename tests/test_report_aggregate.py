@@ -175,7 +175,7 @@ def test_curves_draw_the_mean_over_seeds_with_a_band(swept, tmp_path, pyplot_fig
     report = write_report([swept], tmp_path)
     assert [title for _, _, title in report.panels] == ["optimizer.lr=0.01 (n=5, 4 reached epoch 3)",
                                                         "optimizer.lr=0.1 (n=4 of 5)"]
-    (fig,) = pyplot_figures
+    fig = pyplot_figures[0]  # curves.png (distribution.png follows)
     loss, acc = fig.axes[0], fig.axes[2]  # the first column: lr 0.01, loss above accuracy
     assert loss.get_ylabel() == "loss" and acc.get_ylabel() == "accuracy"
     test = next(line for line in acc.lines if line.get_label() == "test")

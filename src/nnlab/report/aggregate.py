@@ -19,6 +19,9 @@ from nnlab.report.jobs import OK_STATUSES, rank, value
 
 DEFAULT_KEY = "seed"  # aggregated by default when it is swept
 OFF = "none"  # --aggregate none
+# Per metric besides mean and std: the five-number summary (quantiles interpolated linearly,
+# pandas' default, as numpy.percentile)
+QUANTILES = {"min": 0.0, "q25": 0.25, "median": 0.5, "q75": 0.75, "max": 1.0}
 
 
 @dataclass
@@ -63,19 +66,32 @@ def groups(table: pd.DataFrame, keys: list[str], levels: dict[str, list[str]]) -
 
 def aggregated_table(table: pd.DataFrame, found: list[Group], keys: list[str], over: str) -> pd.DataFrame:
     """report_aggregated.csv: a row per group with n (completed jobs), n_planned (all its jobs, run
-    or not), the jobs left out and why, and each final_/best_ metric's mean and std."""
+    or not), the jobs left out and why, and each final_/best_ metric's mean, std, min, q25,
+    median, q75 and max (over a group's completed jobs that have a number)."""
     metrics = [c for c in table.columns if c.startswith(("final_", "best_")) and c != "best_epoch"]
+    # one groupby over the completed jobs for every statistic (thousands of groups stay fast)
+    positions = [i for group in found for i in group.completed]
+    number = pd.Series([k for k, group in enumerate(found) for _ in group.completed], index=positions,
+                       dtype=int)
+    done = table[metrics].iloc[positions].apply(pd.to_numeric, errors="coerce")
+    done.index = positions
+    by = done.groupby(number)
+    every = range(len(found))
+    stats = {"mean": by.mean().reindex(every), "std": by.std(ddof=1).reindex(every)}
+    for name, q in QUANTILES.items():  # the tail a mean and std hide
+        stats[name] = by.quantile(q).reindex(every)
     rows = []
-    for group in found:
-        done = table.iloc[group.completed]
-        left_out = table.iloc[[i for i in group.rows if i not in group.completed]]
-        row = {**dict(zip(keys, group.combo, strict=True)), "n": len(done), "n_planned": len(group.rows)}
+    for k, group in enumerate(found):
+        completed = set(group.completed)
+        left_out = [i for i in group.rows if i not in completed]
+        row = {**dict(zip(keys, group.combo, strict=True)), "n": len(group.completed),
+               "n_planned": len(group.rows)}
         for metric in metrics:
-            numbers = pd.to_numeric(done[metric], errors="coerce").dropna()
-            row[f"{metric}_mean"] = numbers.mean() if len(numbers) else None
-            row[f"{metric}_std"] = numbers.std(ddof=1) if len(numbers) > 1 else None
-        row["left_out"] = "; ".join(f"{over}={value(r[over])} ({r['status']})"
-                                    for _, r in left_out.iterrows())
+            for name, values in stats.items():
+                v = values.at[k, metric]
+                row[f"{metric}_{name}"] = None if pd.isna(v) else float(v)
+        row["left_out"] = "; ".join(f"{over}={value(table[over].iat[i])} ({table['status'].iat[i]})"
+                                    for i in left_out)
         rows.append(row)
     return pd.DataFrame(rows)
 

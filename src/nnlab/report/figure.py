@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from nnlab.report.aggregate import Group  # noqa: E402
-from nnlab.report.jobs import OK_STATUSES, Job  # noqa: E402
+from nnlab.report.aggregate import DEFAULT_KEY, Group  # noqa: E402
+from nnlab.report.jobs import OK_STATUSES, Job, rank, value  # noqa: E402
 from nnlab.runs import NOT_SETTINGS, run_name, wrap  # noqa: E402
 
 # Line style per split, as nnlab.plots.SPLIT_STYLE; fixed colours so a split looks the same in
@@ -69,6 +71,8 @@ def save(fig, path: Path) -> None:
 # More cells than this share one panel per split and kind (a thin line per job, the median bold): a
 # panel per job would make a figure of a thousand panels that takes minutes to draw and says nothing.
 MAX_PANELS = 48
+MAX_COLOURS = 20  # combinations told apart by colour in those shared panels
+MAX_LEGEND = 6  # past 2 x this many combinations, the legend shows the first and the last few
 
 
 @dataclass
@@ -104,7 +108,7 @@ def curves(jobs: list[Job], swept: list[str], levels: dict[str, list[str]], path
         keys = swept
         cells = [_job_cell(job, swept, setting) for job in jobs]
     if len(cells) > MAX_PANELS:
-        return _overlaid(jobs, swept, path, setting, same)
+        return _overlaid(jobs, path, setting, same, _colour_keys(swept, aggregate, levels, jobs), levels)
     kinds = [k for k in KINDS if any(cell.curves.get(k) for cell in cells)] or ["loss"]
     positions = _grid([cell.combo for cell in cells], keys, levels)
     rows = 1 + max(r for r, _ in positions)
@@ -256,12 +260,30 @@ def _wrap(parts: list[str]) -> str:
     return "\n".join(lines if len(lines) <= 4 else [*lines[:3], "..."])
 
 
-def _overlaid(jobs: list[Job], swept: list[str], path: Path, setting: Callable[[str, str], str],
-              same: dict[str, str]) -> list[tuple[int, int, str]]:
+def _colour_keys(swept: list[str], aggregate: str | None, levels: dict[str, list[str]],
+                 jobs: list[Job]) -> list[str]:
+    """The keys whose combinations colour the shared panels: the swept keys but the seed (and the
+    aggregated one); while that makes more than MAX_COLOURS combinations, the key with the most
+    values is left out too."""
+    keys = [k for k in swept if k not in (aggregate, DEFAULT_KEY)]
+    while len(keys) > 1 and len({tuple(j.params.get(k) for k in keys) for j in jobs}) > MAX_COLOURS:
+        keys.remove(max(keys, key=lambda k: len(levels.get(k, []))))
+    return keys
+
+
+def _overlaid(jobs: list[Job], path: Path, setting: Callable[[str, str], str], same: dict[str, str],
+              keys: list[str], levels: dict[str, list[str]]) -> list[tuple[int, int, str]]:
     """A row per kind (loss, accuracy), a panel per split: every job's curve as a thin line, and
-    the median over jobs per epoch."""
+    the median over jobs per epoch, bold; coloured by the jobs' values of `keys` (a colour and a
+    median per combination, one legend entry each), or in the split's colour with a black median
+    when no key is left to colour by."""
     from matplotlib.collections import LineCollection
 
+    combo_of = [tuple(value(j.params.get(k)) for k in keys) for j in jobs]
+    combos = sorted(set(combo_of), key=lambda c: rank(c, keys, levels))
+    number = {c: i for i, c in enumerate(combos)}
+    palette = ([f"C{i}" for i in range(len(combos))] if len(combos) <= 10 else
+               list(plt.get_cmap("viridis")(np.linspace(0, 0.92, len(combos)))))
     present = {kind: [split for split in SPLIT_STYLE if any(_recorded(j, f"{split}_{kind}") for j in jobs)]
                for kind in KINDS}
     kinds = [kind for kind in KINDS if present[kind]] or ["loss"]
@@ -277,20 +299,45 @@ def _overlaid(jobs: list[Job], swept: list[str], path: Path, setting: Callable[[
                 continue
             split = present[kind][col]
             column = f"{split}_{kind}"
-            lines = [j.metrics[["epoch", column]].dropna().to_numpy() for j in jobs if _recorded(j, column)]
-            ax.add_collection(LineCollection(lines, colors=SPLIT_STYLE[split][1], linewidths=0.6,
-                                             alpha=0.15))
-            table = pd.concat([pd.Series(line[:, 1], index=line[:, 0]) for line in lines], axis=1)
-            ax.plot(table.index, table.median(axis=1), color="black", linewidth=1.6, label="median")
-            ax.legend(fontsize=8)
+            drawn = [(number[combo], j.metrics[["epoch", column]].dropna().to_numpy())
+                     for j, combo in zip(jobs, combo_of, strict=True) if _recorded(j, column)]
+            # every job's epochs in one table: a median per combination and epoch in one groupby
+            long = pd.DataFrame(np.concatenate([np.column_stack([np.full(len(line), c), line])
+                                                for c, line in drawn]), columns=["combo", "epoch", "y"])
+            medians = long.groupby(["combo", "epoch"])["y"].median()
+            for c in sorted({c for c, _ in drawn}):
+                lines = [line for k, line in drawn if k == c]
+                one = not keys
+                ax.add_collection(LineCollection(lines, colors=SPLIT_STYLE[split][1] if one else palette[c],
+                                                 linewidths=0.6, alpha=min(0.4, max(0.04, 8 / len(lines)))))
+                median = medians.loc[float(c)]
+                ax.plot(median.index, median.to_numpy(), color="black" if one else palette[c],
+                        linewidth=1.6, label="median" if one else _combo_label(keys, combos[c], setting))
+            if not keys:
+                ax.legend(fontsize=8)
             ax.autoscale()
             if kind == "acc":
                 ax.set_ylim(-0.02, 1.02)
-            title = f"{split} {KINDS[kind]}: {len(lines)} jobs, one line each"
+            title = f"{split} {KINDS[kind]}: {len(drawn)} jobs, one line each"
             ax.set(xlabel="epoch", ylabel=KINDS[kind])
             ax.set_title(title, fontsize=9)
             ax.grid(alpha=0.3)
             panels.append((row, col, title))
-    fig.suptitle(suptitle(jobs, same, " and ".join(KINDS[k] for k in kinds)), fontsize=10)
+    if keys:  # a legend entry per combination (not per job): its colour, its jobs, bold its median
+        counts = Counter(combo_of)
+        entries = [(plt.Line2D([], [], color=palette[i], linewidth=1.6),
+                    f"{_combo_label(keys, c, setting)} ({counts[c]} jobs)") for i, c in enumerate(combos)]
+        if len(entries) > 2 * MAX_LEGEND:
+            hidden = len(entries) - 2 * MAX_LEGEND
+            entries = [*entries[:MAX_LEGEND], (plt.Line2D([], [], ls="none"), f"... {hidden} more ..."),
+                       *entries[-MAX_LEGEND:]]
+        legend_below(fig, *map(list, zip(*entries, strict=True)))
+    what = " and ".join(KINDS[k] for k in kinds)
+    fig.suptitle(suptitle(jobs, same, what) + ("\nthin: a job; bold: the median per epoch of each colour"
+                                              if keys else ""), fontsize=10)
     save(fig, path)
     return panels
+
+
+def _combo_label(keys: list[str], combo: tuple, setting: Callable[[str, str], str]) -> str:
+    return ", ".join(setting(k, v) for k, v in zip(keys, combo, strict=True))
