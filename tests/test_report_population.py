@@ -112,7 +112,7 @@ def test_distribution_figure_has_a_strip_per_combination(swept, tmp_path, pyplot
         assert sorted(x) == pytest.approx(sorted(finals(lr)))
         assert np.all(np.abs(y - ("0.01", "0.1").index(lr)) < 0.5)
     assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [0.75]
-    assert [t.get_text() for t in ax.texts] == ["100% ≥ 0.75", "50% ≥ 0.75"]
+    assert [t.get_text() for t in ax.texts] == ["100.0% ≥ 0.75\n(5 of 5)", "50.0% ≥ 0.75\n(2 of 4)"]
 
     write_report([swept], tmp_path / "rep", aggregate="none")  # no combination of several jobs
     assert not (tmp_path / "rep" / "distribution.png").exists()

@@ -44,6 +44,12 @@ from nnlab.runs import CSV_FLOAT_FORMAT
 
 USAGE = ("nnlab report PATH... [--out DIR] [--metric NAME] [--columns KEY] [--aggregate KEY|none] "
          "[--threshold 'METRIC>=X'] [--latex]")
+EXAMPLES = """examples:
+  nnlab report SWEEP_DIR                                  # report.md, report.csv, curves.png into SWEEP_DIR
+  nnlab report RUN_DIR RUN_DIR --out compare              # runs from anywhere, into the folder compare/
+  nnlab report SWEEP_DIR --threshold 'test_acc>=0.95'     # share of seeds reaching 0.95, per combination
+  nnlab report SWEEP_DIR --latex --out paper/tables       # also paper/tables/report.tex (booktabs)
+  nnlab report SWEEP_DIR --aggregate none --metric test_loss   # a cell per job; the loss"""
 # --out names a folder; a name with one of these endings is surely meant as a file (`--out x.tex`)
 FILE_ENDINGS = (".tex", ".md", ".csv", ".png", ".pdf", ".svg", ".txt", ".json", ".html", ".htm",
                 ".jpg", ".jpeg", ".yaml", ".yml", ".xlsx")
@@ -73,8 +79,10 @@ class Report:
 
 
 def main(argv: list[str]) -> None:
-    parser = _Parser(prog="nnlab report", usage=USAGE,
-                     description="Tabulate and plot the jobs of a sweep, or any run folders.")
+    parser = _Parser(prog="nnlab report", usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Tabulate and plot the jobs of a sweep, or any run folders: what "
+                     "differs between their\nresolved configs, the metric per combination, curves "
+                     "and distributions.", epilog=EXAMPLES)
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="a sweep folder, run folders, or folders holding run folders")
     parser.add_argument("--out", type=Path, metavar="DIR", help="the folder to write report.csv, "

@@ -44,19 +44,21 @@ def distribution(table: pd.DataFrame, groups: list[Group], keys: list[str], metr
             ax.text(0.5, y, "no completed job", transform=ax.get_yaxis_transform(), ha="center",
                     va="center", color=FAILED_COLOUR, fontsize=8)
             continue
-        jitter = rng.uniform(-0.28, 0.28, len(numbers))
-        ax.scatter(numbers, y + jitter, s=9, alpha=min(0.8, max(0.2, 30 / len(numbers))), color="C0",
-                   linewidths=0, zorder=2)
-        if len(numbers) > 1:
+        if len(numbers) > 1:  # the box behind the dots: a dense cluster stays visible
             ax.boxplot([numbers], positions=[y], orientation="horizontal", widths=0.7, whis=(0, 100),
-                       showfliers=False, manage_ticks=False, zorder=3,
-                       medianprops={"color": "black", "linewidth": 2}, boxprops={"linewidth": 1},
-                       whiskerprops={"linewidth": 1})
+                       showfliers=False, manage_ticks=False, patch_artist=True, zorder=1,
+                       boxprops={"facecolor": "#e8e8e8", "edgecolor": "#555555", "linewidth": 1},
+                       medianprops={"color": "black", "linewidth": 2.2},
+                       whiskerprops={"color": "#555555"}, capprops={"color": "#555555"})
+        jitter = rng.uniform(-0.3, 0.3, len(numbers))
+        ax.scatter(numbers, y + jitter, s=10, alpha=min(0.9, max(0.35, 40 / len(numbers))), color="C0",
+                   linewidths=0, zorder=2)
     if threshold is not None and threshold.metric == metric:
         ax.axvline(threshold.value, color=FAILED_COLOUR, ls="--", linewidth=1, zorder=1)
         for y, (_, row) in enumerate(shares.iterrows() if shares is not None else []):
-            if row["n"]:
-                ax.annotate(f"{row['share']:.0%} {SYMBOLS[threshold.op]} {threshold.value:g}", (1.01, y),
+            if row["n"]:  # exact counts: 1 of 200 is not "0%"
+                ax.annotate(f"{row['share']:.1%} {SYMBOLS[threshold.op]} {threshold.value:g}\n"
+                            f"({int(row['k'])} of {int(row['n'])})", (1.01, y),
                             xycoords=("axes fraction", "data"), va="center", fontsize=8,
                             color=FAILED_COLOUR)
     ax.set_yticks(range(rows), labels, fontsize=8)
