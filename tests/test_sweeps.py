@@ -148,7 +148,7 @@ def test_skip_completed_reruns_only_what_did_not_complete(tmp_path):
     before = {j: (tmp_path / "sweep" / j / "metrics.csv").stat().st_mtime_ns for j in ("0", "2")}
     again = sweep(tmp_path, *args, "skip_completed=true")
     assert again.returncode == 1  # it diverges again, and says so
-    assert "already completed; skipped" in again.stdout + again.stderr
+    assert "3 jobs, 2 completed (not run again), 1 start afresh" in again.stdout + again.stderr
     after = {j: (tmp_path / "sweep" / j / "metrics.csv").stat().st_mtime_ns for j in ("0", "2")}
     assert before == after  # completed jobs untouched
     job1 = tmp_path / "sweep" / "1"
@@ -160,7 +160,7 @@ def test_skip_completed_reruns_only_what_did_not_complete(tmp_path):
 def test_without_skip_completed_a_rerun_into_the_same_folder_is_refused(tmp_path):
     sweep(tmp_path, "optimizer.lr=0.1", "epochs=1")
     proc = sweep(tmp_path, "optimizer.lr=0.1", "epochs=1")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # before any job runs (tests/test_continuation.py)
     assert Run(tmp_path / "sweep" / "0").summary["status"] == "completed"  # first run kept
 
 

@@ -59,6 +59,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from hydra.types import RunMode
 
     from hydra_plugins.nnlab_launcher.forking_joblib_launcher import ForkingJoblibLauncher
+    from hydra_plugins.nnlab_launcher.sweeper import NnlabSweeper
     from hydra_plugins.nnlab_launcher.vectorized_launcher import VectorizedLauncher
     from nnlab import errors, schema
     from nnlab.runs import discard_unused_run_folder, record_failed_job
@@ -73,6 +74,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     # install (setuptools maps it through an import hook); registering it by hand always works.
     Plugins.instance().register(ForkingJoblibLauncher)
     Plugins.instance().register(VectorizedLauncher)
+    Plugins.instance().register(NnlabSweeper)
 
     @hydra.main(version_base="1.3", config_path="pkg://nnlab.configs", config_name=config_name)
     def app(cfg):
@@ -134,11 +136,14 @@ def _register_help() -> None:
 def _with_resume_folder(args: list[str]) -> list[str]:
     """`resume=RUN_DIR` continues in RUN_DIR: Hydra's run folder becomes that folder, and
     Hydra's record of this invocation goes to .hydra/resume/ so the original .hydra/ is kept."""
-    from nnlab.train.resume import hydra_overrides, resume_dir_from_args
+    from nnlab import errors
+    from nnlab.train.resume import check_resumable, hydra_overrides, resume_dir_from_args
 
     run_dir = resume_dir_from_args(args)
     if run_dir is None or any(a in ("-m", "--multirun") for a in args):
         return args
+    # before Hydra opens the folder's train.log: a folder that cannot be resumed keeps nothing
+    errors.report(lambda: check_resumable(run_dir))
     return [*hydra_overrides(args), f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
 
 

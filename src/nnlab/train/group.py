@@ -117,6 +117,8 @@ def why_alone(job: task.Job, first: task.Job | None) -> str | None:
         return "its model's parameters differ in names or shapes from the group's"
     if first is not None and job.device != first.device:
         return f"it runs on {job.device}, the group on {first.device}"
+    if first is not None and job.start_epoch != first.start_epoch:  # a continued sweep's job
+        return f"it continues from epoch {job.start_epoch}, the group from epoch {first.start_epoch}"
     return None
 
 

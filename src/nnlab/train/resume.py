@@ -41,6 +41,10 @@ def hydra_overrides(args: list[str]) -> list[str]:
 
 def check_resumable(path: str) -> RunFolder:
     folder = RunFolder(Path(path))
+    if (folder.path / "multirun.yaml").is_file():
+        raise UserError(f"resume={path}: a sweep's folder, not a run's; continue the sweep with "
+                        f"`{_sweep_continue_command(folder.path)}`, or give one of its jobs, "
+                        f"e.g. resume={Path(path) / '0'}")
     if not config_path(folder.path).is_file():
         raise UserError(f"resume={path}: not a run folder (no .hydra/config.yaml there)")
     if not (folder.checkpoints / "last.pt").is_file():
@@ -67,6 +71,20 @@ def resumed_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     cfg.resume = str(folder.path)
     schema.validate(cfg, "train")  # the run's config with the changes typed now
     return cfg
+
+
+def _sweep_continue_command(sweep_dir: Path) -> str:
+    """The command that continues the sweep in `sweep_dir`, from the overrides it recorded."""
+    import yaml
+
+    from nnlab.train.continuation import continue_command
+
+    try:
+        recorded = (yaml.safe_load((sweep_dir / "multirun.yaml").read_text()) or {})["hydra"]
+        overrides = recorded["overrides"]
+        return continue_command(recorded["job"]["name"], sweep_dir, overrides["hydra"], overrides["task"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return f"nnlab train -m ... hydra.sweep.dir={sweep_dir} skip_completed=true"
 
 
 def check_epochs_left(folder: RunFolder, epochs_done: int, epochs: int) -> None:

@@ -55,6 +55,7 @@ class StackedTrainer:
         hyper = {k: v for k, v in first.defaults.items()
                  if k in accepted and k not in ("lr", "weight_decay")}
         self.optimizer = type(first)(list(self.params.values()), lr=1.0, weight_decay=0.0, **hyper)
+        self._continue_optimizer_states()
         self.decoupled = isinstance(first, torch.optim.AdamW) or bool(
             first.defaults.get("decoupled_weight_decay", False))
         self.decay = self._per_model([opt.param_groups[0]["weight_decay"] for opt in self.optimizers])
@@ -156,6 +157,25 @@ class StackedTrainer:
             if state:
                 optimizer["state"][position] = {k: self._slice(v, param, index) for k, v in state.items()}
         return {"model": model, "optimizer": optimizer}
+
+    def _continue_optimizer_states(self) -> None:
+        """Jobs that continue from a checkpoint (a sweep continued with skip_completed) hold their
+        optimizer state, restored, in their own optimizers: stack it into the stack's optimizer,
+        the inverse of `saved_state`. Fresh jobs hold none."""
+        own = [[p for group in opt.param_groups for p in group["params"]] for opt in self.optimizers]
+        for position, param in enumerate(self.params.values()):
+            states = [opt.state.get(params[position]) for opt, params in zip(self.optimizers, own,
+                                                                            strict=True)]
+            if not any(states):
+                continue
+            if not all(states):
+                raise ValueError("a stacked group mixes jobs with and without an optimizer state")
+            self.optimizer.state[param] = {
+                key: torch.stack([s[key] for s in states]).to(param.device)
+                if torch.is_tensor(value) and value.shape == param.shape[1:] and key != "step" else value
+                for key, value in states[0].items()}
+        for opt in self.optimizers:
+            opt.state.clear()  # the stack's optimizer holds it from here on (saved_state reads it there)
 
     def _slice(self, value, param: torch.Tensor, index: int):
         if torch.is_tensor(value):

@@ -34,6 +34,7 @@ from nnlab.runs import CheckpointWriter, MetricsWriter, RunFolder, is_finished
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 from nnlab.train import record
 from nnlab.train.build import Parts, build
+from nnlab.train.continuation import RESUMABLE
 from nnlab.train.engine import Hooks, Member, SoloTrainer, train_models
 from nnlab.train.resume import (
     check_epochs_left,
@@ -105,13 +106,15 @@ def preparing_only():
 def prepare(cfg: DictConfig) -> Job | Skipped:
     """Everything before the first epoch: the folder, the objects, summary.json `running`."""
     folder, cfg, resuming = choose_run_folder(cfg)
-    if not resuming:
-        previous = previous_outcome(folder) if cfg.skip_completed else None
+    checkpoint = last_checkpoint(folder, cfg) if resuming else None
+    if not resuming and cfg.skip_completed:
+        previous, checkpoint = continuing(folder, cfg)
         if previous is not None:
             log.info("skip_completed: %s already completed; skipped", folder.path)
             return Skipped(objective(cfg, previous))
+        resuming = checkpoint is not None
+    if not resuming:
         refuse_a_used_folder(folder)
-    checkpoint = last_checkpoint(folder, cfg) if resuming else None
 
     device = set_up_runtime(cfg)
     parts = build(cfg, device)
@@ -143,22 +146,35 @@ def choose_run_folder(cfg: DictConfig) -> tuple[RunFolder, DictConfig, bool]:
     return folder, resumed_config(folder, list(HydraConfig.get().overrides.task)), True
 
 
-def previous_outcome(folder: RunFolder) -> dict | None:
-    """For skip_completed: the summary of a completed earlier run in this folder, or None. An
-    earlier attempt that did not complete is moved to attempts/<n>/ so this one starts clean."""
+def continuing(folder: RunFolder, cfg: DictConfig) -> tuple[dict | None, dict | None]:
+    """For skip_completed (a sweep continued into its folder, train/continuation.py): (the summary
+    of a completed earlier run in this folder, None), or (None, the last checkpoint of an
+    interrupted earlier run, to continue from as `resume=` does), or (None, None): start afresh,
+    any earlier attempt moved to attempts/<n>/ (failed, diverged, or stopped before a checkpoint)."""
     if not folder.holds_a_run():
-        return None
+        return None, None
     summary = folder.read_summary() or {}
     if is_finished(summary):
-        return summary
+        return summary, None
+    status = summary.get("status", "unknown")
+    if status in RESUMABLE and (folder.checkpoints / "last.pt").is_file():
+        try:
+            state = load_last_state(folder)
+        except UserError as ex:
+            log.warning("skip_completed: %s; starting afresh", ex)
+        else:
+            if state["epoch"] < cfg.epochs:
+                log.info("skip_completed: %s (%s) continues from its last checkpoint, epoch %d",
+                         folder.path, status, state["epoch"])
+                return None, state
     attempts = folder.path / "attempts"
     target = attempts / str(len(list(attempts.glob("*"))) + 1 if attempts.exists() else 1)
     target.mkdir(parents=True)
     for name in ("metrics.csv", "summary.json", "checkpoints", "plots", "tensorboard"):
         if (folder.path / name).exists():
             (folder.path / name).rename(target / name)
-    log.info("skip_completed: earlier attempt (%s) moved to %s", summary.get("status", "unknown"), target)
-    return None
+    log.info("skip_completed: earlier attempt (%s) moved to %s", status, target)
+    return None, None
 
 
 def refuse_a_used_folder(folder: RunFolder) -> None:
@@ -387,8 +403,11 @@ def conclude(job: Job, outcome: Outcome):
         raise UserError(f"run diverged: {outcome.failure}; lower optimizer.lr or the regularisation "
                         f"rate (metrics and checkpoints up to then are kept in {folder.path})", exit_code=3)
     if outcome.status == "interrupted":
-        log.warning("interrupted; metrics and the last checkpoint are kept in %s; continue with "
-                    "`nnlab train resume=%s`", folder.path, folder.path)
+        if job_number() is None:
+            log.warning("interrupted; metrics and the last checkpoint are kept in %s; continue with "
+                        "`nnlab train resume=%s`", folder.path, folder.path)
+        else:  # the sweeper prints the command that continues the whole sweep
+            log.warning("interrupted; metrics and the last checkpoint are kept in %s", folder.path)
         raise SystemExit(outcome.exit_code)
     log.info("%s after %d epochs: %s -> %s", outcome.status, summary["epochs_completed"],
              record.format_metrics(summary["final"]), folder.path)
