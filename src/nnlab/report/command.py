@@ -109,7 +109,7 @@ def main(argv: list[str]) -> None:
         die(f"report: {ex}", ex.exit_code)
     except OSError as ex:  # e.g. --out not writable
         die(f"report: cannot write {ex.filename or args.out}: {ex.strerror}")
-    print(console_summary(report, args.metric))
+    print(console_summary(report, args.metric, population=True))
     print(f"wrote {', '.join(written(report))} to {report.out}")
 
 

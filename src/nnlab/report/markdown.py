@@ -23,14 +23,17 @@ SPLITS = ("train", "val", "test")
 METRICS = [f"{split}_{kind}" for split in SPLITS for kind in ("loss", "acc")]
 
 
-def console_summary(report: Report, metric: str) -> str:
-    """The status counts and the final-epoch pivot; when aggregated, the distribution per
-    combination; with --threshold, the shares that meet it."""
+def console_summary(report: Report, metric: str, population: bool = False) -> str:
+    """The status counts and the final-epoch pivot (what a sweep prints when it ends); with
+    `population` (`nnlab report`), the distribution per combination when aggregated, and the
+    shares that meet --threshold."""
     lines = [f"{len(report.table)} jobs: {status_counts(report.table)}"]
     if report.aggregate:
         lines.append(f"{metric}, final epoch: mean ± sample std (ddof=1) over {report.aggregate}; "
                      "n = jobs that completed")
     lines.append(pivot_markdown(report, metric, "final"))
+    if not population:
+        return "\n".join(lines)
     if report.aggregate:
         lines += [f"{metric}, final epoch, over {report.aggregate}: quantiles of the jobs that completed",
                   distribution_table(report, metric).markdown()]
