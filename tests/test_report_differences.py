@@ -168,3 +168,15 @@ def test_preset_mlp_against_lenet_names_the_model_and_the_lr(preset_and_lenet, p
     assert len(report.panels) == 2 and all(ax.axison and ax.lines for ax in curves.axes)  # no empty panel
     assert [t.get_text() for t in confusion.legends[0].get_texts()] == [
         "model=lenet, optimizer.lr=0.01", "model=mlp, optimizer.lr=0.001"]
+
+
+def test_a_key_under_a_per_invocation_key_never_counts(tmp_path):
+    """dataset.root (the same files found elsewhere) and figures.* (how plots are drawn) differ
+    between these runs; neither is a difference in what they computed."""
+    from nnlab.schema.commands import PER_INVOCATION
+
+    assert {"dataset.root", "figures"} <= set(PER_INVOCATION)
+    write_run(tmp_path, "a", config(**{"dataset.root": "/data", "figures.dpi": 300}), [], CHOICES)
+    write_run(tmp_path, "b", config(**{"dataset.root": "/mnt/data", "figures.dpi": None}), [], CHOICES)
+    report = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "rep")
+    assert report.differences.keys == []

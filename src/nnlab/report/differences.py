@@ -6,9 +6,10 @@ to no effect. So each job's resolved config (jobs.Job.settings) is compared key 
 
 - A key differs when the jobs do not all have the same value (a key missing from some configs
   differs too). A job that never started has no config: the keys it typed stand in for it.
-- Never compared: `hydra.*`, the per-invocation keys (nnlab.schema.commands.PER_INVOCATION:
-  progress, skip_completed, ...), and the presets (`experiment`, `hparams_search`): a preset only
-  sets other keys, and those are compared themselves.
+- Never compared: `hydra.*`, the per-invocation keys and the keys under them
+  (nnlab.schema.commands.per_invocation: progress, skip_completed, dataset.root, figures.dpi, ...),
+  and the presets (`experiment`, `hparams_search`): a preset only sets other keys, and those are
+  compared themselves.
 - A config group whose choice differs (`model`: mlp / lenet) is one key; its leaves that follow
   from the choice (`model._target_`, `model.hidden`, ...) fold into it. A leaf that varies within
   one choice (`optimizer.lr` swept under `optimizer=sgd,adam`) stays a key of its own.
@@ -50,11 +51,11 @@ class Differences:
 def differences(jobs: list[Job], first: tuple[str, ...] = ()) -> Differences:
     """Compare the jobs' configs; sets each job's `params` (its value of every key that differs).
     `first`: keys to name their axis when they vary with others (--columns, --aggregate)."""
-    from nnlab.schema.commands import PER_INVOCATION, TRAIN
+    from nnlab.schema.commands import TRAIN, per_invocation
     from nnlab.schema.types import GroupList
 
     def compared(key: str) -> bool:
-        return not (key.split(".", 1)[0] in PER_INVOCATION or key.startswith(("hydra.", "hydra/"))
+        return not (per_invocation(key) or key.startswith(("hydra.", "hydra/"))
                     or key.split("@", 1)[0] in PRESETS)
 
     lists = [name for name, kind in TRAIN.keys.items() if isinstance(kind, GroupList)]
