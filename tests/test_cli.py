@@ -60,7 +60,8 @@ def test_help_lists_the_groups_and_keys_train_uses_a_line_each(tmp_path):
     proc = nnlab("train", "--help", cwd=tmp_path)
     assert proc.returncode == 0
     lines = help_lines(proc)
-    assert lines["model=mlp"] == "the network; options: cifar_cnn, cnn, deep, lenet, linear, mlp, playground"
+    assert lines["model=mlp"] == ("the network; options: cifar_cnn, cnn, custom, deep, lenet, linear, mlp, "
+                                  "playground")
     groups = {left.split("=")[0] for left in lines if "." not in left.split("=")[0]}
     assert {"model", "optimizer", "scheduler", "dataset", "probe", "experiment", "epochs"} <= groups
     assert "attack" not in groups and "run" not in groups  # `nnlab attack`'s, not train's
@@ -134,7 +135,7 @@ def test_shell_completion_routes_to_the_command(tmp_path):
 
 BAD_INPUT = [
     # (overrides, fragments the single error line must contain)
-    (["model=nope"], ["model=nope", "valid: cifar_cnn, cnn, deep, lenet, linear, mlp, playground"]),
+    (["model=nope"], ["model=nope", "valid: cifar_cnn, cnn, custom, deep, lenet, linear, mlp, playground"]),
     (["epoch=3"], ["'epoch'", "did you mean 'epochs'"]),
     (["model.hiden=[4]"], ["'model.hiden'", "did you mean 'model.hidden'"]),
     (["optimizer.lr=-0.1"], ["optimizer.lr=-0.1", "> 0"]),

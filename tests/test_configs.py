@@ -66,7 +66,7 @@ def test_every_option_composes_and_instantiates(group, option):
     override = f"{group}=[{option}]" if group == "probe" else f"{group}={option}"
     needs_images = (option in IMAGE_MODELS or (group == "probe" and option != "boundary")
                     or group == "adversarial")
-    cfg = compose_train(override, *(["dataset=mnist"] if needs_images else []))
+    cfg = compose_train(override, *(["dataset=mnist"] if needs_images else []), *own_model(option))
     data, model, optimizer, scheduler, probes = build(cfg)
     assert isinstance(data, Dataset) and isinstance(model, torch.nn.Module)
     assert isinstance(optimizer, torch.optim.Optimizer)
@@ -76,11 +76,17 @@ def test_every_option_composes_and_instantiates(group, option):
         assert len(probes) == 1
 
 
+def own_model(option: str) -> list[str]:
+    """model=custom names no class (`_target_: ???`): a user's would; here one of nnlab's stands in
+    (tests/test_models.py trains a class from a user's file)."""
+    return ["model._target_=nnlab.models.MLP"] if option == "custom" else []
+
+
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_trains_a_few_steps(model):
     torch.manual_seed(0)
     cfg = compose_train(f"model={model}", "model.depth=3" if model == "deep" else "seed=0",
-                        *(["dataset=mnist"] if model in IMAGE_MODELS else []))
+                        *(["dataset=mnist"] if model in IMAGE_MODELS else []), *own_model(model))
     data, net, optimizer, _, _ = build(cfg)
     before = [p.detach().clone() for p in net.parameters()]
     batches = TensorBatcher(data.train, 64, torch.device("cpu"), shuffle=True)

@@ -231,7 +231,7 @@ def record_failed_job(path: Path, ex: BaseException, user_error: Exception | Non
 # Keys that say where or how a run ran, not what it computed: left out of the settings a title shows.
 # (Probes watch a run without changing it: tested in test_grad_flow.py.)
 NOT_SETTINGS = ("hydra.", "hydra/", "progress", "cpu_threads", "device", "plots", "checkpoint",
-                "resume", "skip_completed", "objective", "logger", "probe", "dataset.root",
+                "resume", "skip_completed", "objective", "logger", "probe", "dataset.root", "figures",
                 "dataset.download", "dataset.source")
 
 

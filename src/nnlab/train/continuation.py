@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnlab.errors import UserError
 from nnlab.runs import FINISHED, RunFolder, config_path, dotted
-from nnlab.schema.commands import PER_INVOCATION
+from nnlab.schema.commands import per_invocation
 from nnlab.schema.types import show
 
 log = logging.getLogger("nnlab")
@@ -99,11 +99,7 @@ def differences(recorded: dict, new: dict) -> list[tuple[str, object, object]]:
     before, after = dotted(recorded), dotted(new)
     keys = dict.fromkeys([*after, *before])
     return [(key, before.get(key, _ABSENT), after.get(key, _ABSENT)) for key in keys
-            if not _per_invocation(key) and before.get(key, _ABSENT) != after.get(key, _ABSENT)]
-
-
-def _per_invocation(key: str) -> bool:
-    return key in PER_INVOCATION or key.startswith(tuple(f"{k}." for k in PER_INVOCATION))
+            if not per_invocation(key) and before.get(key, _ABSENT) != after.get(key, _ABSENT)]
 
 
 def _shown(value) -> str:

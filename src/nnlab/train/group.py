@@ -5,7 +5,7 @@ Grouping rule: jobs train as one stacked model when their configs agree on every
 what each model carries on its own (PER_MODEL: seed, and so initialisation, data order, dropout
 masks and toy data whose dataset.seed follows the seed; learning rate, weight decay, L1, init
 scheme, scheduler parameters, early stopping), and except what only changes a job's own outputs
-(PER_JOB: plots, checkpoints, tracker, progress, objective). Models with BatchNorm, datasets
+(PER_JOB: plots and their format, checkpoints, tracker, progress, objective). Models with BatchNorm, datasets
 with per-batch augmentation, adversarial training and resumed runs train alone, with the reason
 in the log. A group holds at most `max_models` models (null: as many as fit in a quarter of the
 free memory, estimated from the first model's parameters and activations).
@@ -41,7 +41,7 @@ PER_JOB = ("plots", "checkpoint", "progress", "objective", "skip_completed")
 # each model's own step): torch's. Playground's (L1 links that die when a step crosses zero) is not.
 STACKABLE_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop",
                         "torch.optim.Adadelta", "torch.optim.Adagrad")
-PER_JOB_UNDER = ("logger.",)
+PER_JOB_UNDER = ("logger.", "figures.")
 
 
 # --- planning, from composed configs -----------------------------------------------------------

@@ -21,7 +21,7 @@ from nnlab.runs import RunFolder, config_path, is_finished, load_checkpoint, rea
 # Keys a resumed run may change from the command line. dataset.root: the same files, found
 # elsewhere (another shell, another machine).
 MAY_CHANGE = ("epochs", "device", "progress", "cpu_threads", "plots", "checkpoint",
-              "early_stopping.patience", "dataset.root")
+              "early_stopping.patience", "dataset.root", "figures.format", "figures.dpi")
 
 
 def resume_dir_from_args(args: list[str]) -> str | None:
