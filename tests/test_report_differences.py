@@ -173,10 +173,25 @@ def test_preset_mlp_against_lenet_names_the_model_and_the_lr(preset_and_lenet, p
 def test_a_key_under_a_per_invocation_key_never_counts(tmp_path):
     """dataset.root (the same files found elsewhere) and figures.* (how plots are drawn) differ
     between these runs; neither is a difference in what they computed."""
-    from nnlab.schema.commands import PER_INVOCATION
+    from nnlab.invocation import PER_INVOCATION
 
     assert {"dataset.root", "figures"} <= set(PER_INVOCATION)
     write_run(tmp_path, "a", config(**{"dataset.root": "/data", "figures.dpi": 300}), [], CHOICES)
     write_run(tmp_path, "b", config(**{"dataset.root": "/mnt/data", "figures.dpi": None}), [], CHOICES)
     report = write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "rep")
     assert report.differences.keys == []
+
+
+def test_the_list_groups_are_the_schemas_and_a_report_imports_no_torch():
+    import subprocess
+    import sys
+
+    from nnlab.report.differences import LIST_GROUPS
+    from nnlab.schema.commands import TRAIN
+    from nnlab.schema.types import GroupList
+
+    assert LIST_GROUPS == tuple(name for name, kind in TRAIN.keys.items() if isinstance(kind, GroupList))
+    # a fresh interpreter: this one has imported torch long ago
+    code = "import sys, nnlab.report.command, nnlab.report.differences; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -7,7 +7,7 @@ to no effect. So each job's resolved config (jobs.Job.settings) is compared key 
 - A key differs when the jobs do not all have the same value (a key missing from some configs
   differs too). A job that never started has no config: the keys it typed stand in for it.
 - Never compared: `hydra.*`, the per-invocation keys and the keys under them
-  (nnlab.schema.commands.per_invocation: progress, skip_completed, dataset.root, figures.dpi, ...),
+  (nnlab.invocation.per_invocation: progress, skip_completed, dataset.root, figures.dpi, ...),
   and the presets (`experiment`, `hparams_search`): a preset only sets other keys, and those are
   compared themselves.
 - A config group whose choice differs (`model`: mlp / lenet) is one key; its leaves that follow
@@ -23,9 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nnlab.invocation import per_invocation
 from nnlab.report.jobs import Job
 
 PRESETS = ("experiment", "hparams_search")  # groups that only set other keys
+# Groups of several options at once (nnlab.schema.commands declares them as GroupList; named here
+# so that a report does not import the schema, which imports torch; a test keeps the two in step)
+LIST_GROUPS = ("probe",)
 _ABSENT = "\0absent"  # a key a config does not have (not "null": that is a value)
 
 
@@ -51,14 +55,11 @@ class Differences:
 def differences(jobs: list[Job], first: tuple[str, ...] = ()) -> Differences:
     """Compare the jobs' configs; sets each job's `params` (its value of every key that differs).
     `first`: keys to name their axis when they vary with others (--columns, --aggregate)."""
-    from nnlab.schema.commands import TRAIN, per_invocation
-    from nnlab.schema.types import GroupList
-
     def compared(key: str) -> bool:
         return not (per_invocation(key) or key.startswith(("hydra.", "hydra/"))
                     or key.split("@", 1)[0] in PRESETS)
 
-    lists = [name for name, kind in TRAIN.keys.items() if isinstance(kind, GroupList)]
+    lists = LIST_GROUPS
     started = [job for job in jobs if job.settings]
     for job in started:
         _add_list_choices(job.settings, lists)

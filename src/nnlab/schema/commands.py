@@ -86,19 +86,3 @@ ATTACK = Section({
 })
 
 COMMANDS = {"train": TRAIN, "attack": ATTACK}
-
-# Keys of `nnlab train` that say how this one invocation runs, not what a job computes: they may
-# differ between the commands that start and continue a sweep (a continuation that changes any
-# other key is refused), and a report never counts them as swept.
-# dataset.root: the same files, found elsewhere (another shell, another machine); plots and
-# figures: what is drawn, not what is computed.
-PER_INVOCATION = ("progress", "skip_completed", "resume", "cpu_threads", "objective", "dataset.root",
-                  "plots", "figures")
-
-
-def per_invocation(key: str) -> bool:
-    """Whether the dotted `key` is one of PER_INVOCATION or lies under one (figures.dpi)."""
-    return key in PER_INVOCATION or key.startswith(_UNDER_PER_INVOCATION)
-
-
-_UNDER_PER_INVOCATION = tuple(f"{key}." for key in PER_INVOCATION)

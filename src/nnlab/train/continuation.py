@@ -3,7 +3,7 @@ sweep again into the folder that holds its earlier jobs.
 
 A continuation must be the same sweep. Every job's newly composed config is compared with the one
 its folder recorded (.hydra/config.yaml) before any job runs; a difference in anything but the
-per-invocation keys (nnlab.schema.commands.PER_INVOCATION: progress, skip_completed, ...) is
+per-invocation keys (nnlab.invocation.PER_INVOCATION: progress, skip_completed, ...) is
 refused in one line, and nothing is written. Otherwise a 300-epoch job and a 30-epoch job would
 sit side by side in one report, which would compare them as equals.
 
@@ -26,8 +26,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnlab.errors import UserError
+from nnlab.invocation import per_invocation
 from nnlab.runs import FINISHED, RunFolder, config_path, dotted
-from nnlab.schema.commands import per_invocation
 from nnlab.schema.types import show
 
 log = logging.getLogger("nnlab")
