@@ -2,8 +2,9 @@
 
 Config nodes become plain PyTorch objects in build.py; `engine.fit` never sees a config. The run
 folder gets metrics.csv (a row per epoch), summary.json, checkpoints/{best,last}.pt and plots/.
-A run starts fresh, continues an earlier one (`resume=RUN_DIR`), or, in a sweep run again with
-`skip_completed=true`, returns what a completed earlier job in its folder found.
+A run starts fresh, continues an earlier one (`resume=RUN_DIR`), or, in a sweep continued with
+`skip_completed=true` (train/continuation.py), continues its folder's interrupted run from its
+last checkpoint.
 
 `run` is three steps: `prepare` (folder, objects, records at the start), `train` and `finish`
 (figures, how it ended). `train` takes a list of prepared jobs: a run of its own is a list of
