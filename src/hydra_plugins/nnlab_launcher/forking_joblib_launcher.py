@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 # joblib and the plugin's _core are imported in launch(): nnlab registers this class on every
@@ -45,12 +46,35 @@ def _run_inherited(idx: int, overrides: Sequence[str]) -> bytes:
     from hydra_plugins.hydra_joblib_launcher import _core
 
     state = _INHERITED
+    if state["stopped"].is_set():  # a job was interrupted: the sweep is stopping, start no other
+        return cloudpickle.dumps(JobReturn(overrides=list(overrides), status=JobStatus.FAILED,
+                                           _return_value=KeyboardInterrupt("the sweep was stopped")))
     if state["threads"]:  # the job's cpu_threads, when set, still wins (it sets its own)
         import torch
 
         torch.set_num_threads(state["threads"])
-    return cloudpickle.dumps(_core.execute_job(idx, overrides, state["hydra_context"], state["config"],
-                                               state["task_function"], state["singleton_state"]))
+    try:
+        ret = _core.execute_job(idx, overrides, state["hydra_context"], state["config"],
+                                state["task_function"], state["singleton_state"])
+    except (KeyboardInterrupt, SystemExit):
+        # Interrupted (a job exits 128 + the signal): the worker ends, and the pool would give
+        # the next queued job to a fresh worker before the launcher stops the pool; that job
+        # would be cut short in its first steps, and leave a `running` summary.
+        state["stopped"].set()
+        raise
+    return cloudpickle.dumps(ret)
+
+
+def _default_signals_in_worker() -> None:
+    """In a worker just forked by the launcher: SIGINT and SIGTERM as in a fresh process, not the
+    launcher's handlers (which turn them into KeyboardInterrupt to stop the pool): an idle worker
+    that the pool terminates must end at once. A job installs its own while it trains."""
+    if _INHERITED:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+os.register_at_fork(after_in_child=_default_signals_in_worker)
 
 
 def threads_per_worker(n_jobs, n_tasks: int) -> int | None:
@@ -102,12 +126,26 @@ class ForkingJoblibLauncher(JoblibLauncher):
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
 
+        from nnlab.runtime import StopSignals
+
+        stopped = multiprocessing.get_context("fork").Event()  # shared by the forked workers
         _INHERITED.update(hydra_context=self.hydra_context, config=self.config,
                           task_function=self.task_function, singleton_state=Singleton.get_state(),
-                          threads=threads_per_worker(joblib_cfg.get("n_jobs"), len(job_overrides)))
+                          threads=threads_per_worker(joblib_cfg.get("n_jobs"), len(job_overrides)),
+                          stopped=stopped)
         try:
-            runs = Parallel(**joblib_cfg)(delayed(_run_inherited)(initial_job_idx + idx, overrides)
-                                          for idx, overrides in enumerate(job_overrides))
+            # SIGTERM too stops the pool here (its workers end their jobs `interrupted`), instead
+            # of killing this process and leaving the workers to run the queued jobs on their own
+            # maxtasksperchild=1: a fresh worker per job (a fork: milliseconds). A worker whose job
+            # was interrupted has taken the pool's SIGTERM as its own (the same signal, already
+            # being handled) and would wait for work forever, and the pool's shutdown with it.
+            with StopSignals() as signals:
+                runs = Parallel(**joblib_cfg, maxtasksperchild=1)(
+                    delayed(_run_inherited)(initial_job_idx + idx, overrides)
+                    for idx, overrides in enumerate(job_overrides))
+        except KeyboardInterrupt:
+            stopped.set()
+            raise SystemExit(signals.exit_code) from None
         finally:
             _INHERITED.clear()
         return [cloudpickle.loads(run) for run in runs]
