@@ -174,6 +174,28 @@ def test_submitit_local_jobs_join_the_sweeps_parent_run(tmp_path):
     check_sweep(store(tmp_path), tmp_path / "sweep")
 
 
+def test_a_continued_sweep_is_the_same_parent_run_and_a_refused_one_changes_nothing(tmp_path, monkeypatch):
+    grid = ("train", "-m", "hydra.sweep.dir=sweep", "logger=mlflow", *TOY, "plots=false", "seed=1,2",
+            "epochs=4")
+    interrupt_after(monkeypatch, 2)  # the first job stops after epoch 2; the second never starts
+    assert nnlab(*grid, cwd=tmp_path).returncode == 130
+    monkeypatch.undo()
+    client = store(tmp_path)
+    [parent] = [r for r in runs(client) if r.data.tags.get("nnlab.kind") == "sweep"]
+    assert parent.info.status == "KILLED"
+    refused = nnlab(*grid[:-1], "epochs=5", "skip_completed=true", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert client.get_run(parent.info.run_id).info.status == "KILLED"  # as it was, and no new run
+    assert len(runs(client)) == 2
+    again = nnlab(*grid, "skip_completed=true", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    everything = runs(client)
+    children = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(everything) == 3 and len(children) == 2  # one parent, a run per job
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    assert all(steps(client, r.info.run_id) == [1, 2, 3, 4] for r in children)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -110,7 +110,9 @@ def run_hydra_app(command: str, args: list[str]) -> None:
         tracking = sys.modules.get("nnlab.train.mlflow_logger")
         if tracking is not None:  # a sweep stopped early: its MLflow parent run must not stay RUNNING
             signalled = isinstance(ex, SystemExit) and isinstance(ex.code, int) and ex.code > 128
-            tracking.end_open_sweeps(interrupted=isinstance(ex, KeyboardInterrupt) or signalled)
+            refused = isinstance(ex, SystemExit) and ex.code == errors.USAGE_EXIT_CODE
+            tracking.end_open_sweeps(interrupted=isinstance(ex, KeyboardInterrupt) or signalled,
+                                     refused=refused)
         raise
     finally:
         sys.argv, hydra_internal_utils.run_and_report = saved_argv, saved_reporter

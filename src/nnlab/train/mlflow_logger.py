@@ -188,7 +188,8 @@ def read_parent(sweep_dir: Path, uri: str) -> str | None:
 
 
 TARGET = f"{__name__}.MLflowLogger"
-_OPEN_SWEEPS: dict[Path, tuple[Store, str]] = {}  # sweeps this process began and has not ended
+# sweeps this process began (or continued) and has not ended: (store, parent run id, continued)
+_OPEN_SWEEPS: dict[Path, tuple[Store, str, bool]] = {}
 
 
 def _sweep_store(config) -> tuple[str, str] | None:
@@ -215,6 +216,10 @@ class MLflowSweep(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             store = Store(uri, experiment)
+            earlier = read_parent(sweep_dir, uri)
+            if earlier is not None:  # a continued sweep (skip_completed): the same parent run,
+                _OPEN_SWEEPS[sweep_dir] = (store, earlier, True)  # left as it is until the end
+                return
             overrides = [str(o) for o in config.hydra.overrides.task]
             run_id = store.create_run(_sweep_name(sweep_dir, config.hydra.runtime.cwd), {
                 "nnlab.sweep_dir": str(sweep_dir.resolve()), "nnlab.overrides": " ".join(overrides),
@@ -222,7 +227,7 @@ class MLflowSweep(Callback):
             sweep_dir.mkdir(parents=True, exist_ok=True)
             write_json(sweep_dir / PARENT_FILE, {"tracking_uri": uri, "run_id": run_id,
                                                  "experiment_id": store.experiment_id})
-            _OPEN_SWEEPS[sweep_dir] = (store, run_id)
+            _OPEN_SWEEPS[sweep_dir] = (store, run_id, False)
         except UserError as ex:
             log.warning("logger=mlflow: %s; the sweep's jobs will say so too", ex)
         except Exception as ex:  # noqa: BLE001 - the sweep goes on; each job tries on its own
@@ -243,7 +248,7 @@ class MLflowSweep(Callback):
 
 def end_sweep(sweep_dir: Path, status: str, tags: dict | None = None) -> None:
     """The parent run's end: the sweep folder's own files (report, multirun.yaml) as artifacts."""
-    store, run_id = _OPEN_SWEEPS.pop(sweep_dir)
+    store, run_id, _ = _OPEN_SWEEPS.pop(sweep_dir)
     try:
         store.log(run_id, tags=list(tags_within_limits(tags or {}).items()))
         for path in sorted(sweep_dir.iterdir()):
@@ -255,10 +260,14 @@ def end_sweep(sweep_dir: Path, status: str, tags: dict | None = None) -> None:
                     store.uri, type(ex).__name__, first_line(ex))
 
 
-def end_open_sweeps(interrupted: bool) -> None:
+def end_open_sweeps(interrupted: bool, refused: bool = False) -> None:
     """A sweep stopped before its end (Ctrl-C, an error in the launcher): its parent run ends
-    KILLED or FAILED rather than staying RUNNING."""
+    KILLED or FAILED rather than staying RUNNING. A continuation refused before any job ran
+    (`refused`, exit 2) leaves the parent it would have continued as it was."""
     for sweep_dir in list(_OPEN_SWEEPS):
+        if refused and _OPEN_SWEEPS[sweep_dir][2]:
+            _OPEN_SWEEPS.pop(sweep_dir)
+            continue
         end_sweep(sweep_dir, "KILLED" if interrupted else "FAILED",
                   {"nnlab.status": "interrupted" if interrupted else "failed"})
 
