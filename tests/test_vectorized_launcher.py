@@ -275,3 +275,16 @@ def test_a_group_takes_one_gpu_and_groups_spread_over_them(monkeypatch):
     for slot, gpu in ((0, 0), (1, 1), (5, 1)):
         with task.device_slot(slot):
             assert task.set_up_runtime(cfg) == torch.device("cuda", gpu)
+
+
+def test_a_group_records_its_time_once_and_each_job_its_share(tmp_path):
+    sweep(tmp_path, "vec", "vectorized", *TOY, "seed=0,1,2")
+    folders = list(jobs(tmp_path / "vec").values())
+    grouped = [summary(job) for job in folders]
+    group_time = grouped[0]["vectorized"]["group_wall_time_s"]
+    assert {s["vectorized"]["group_wall_time_s"] for s in grouped} == {group_time} and group_time > 0
+    for s in grouped:  # each job's wall time is its share: summed, the group's time counts once
+        assert s["wall_time_s"] == pytest.approx(group_time / 3, abs=1e-3)
+    # the epochs' seconds are shares too: all the jobs' epochs together fit in the group's time
+    epoch_seconds = sum(pd.read_csv(job / "metrics.csv")["seconds"].sum() for job in folders)
+    assert epoch_seconds <= group_time + 1e-3

@@ -328,7 +328,12 @@ def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
             seconds = time.perf_counter() - started
             for job, rec, outcome in zip(jobs, records, outcomes, strict=True):
                 rec.flush()
-                job.summary.update(record.results(job.folder, job.parts.monitor, outcome.status, seconds))
+                # a group's time is the group's: each job records its share (a report summing
+                # the jobs' times counts it once) and the group's whole time under `vectorized`
+                job.summary.update(record.results(job.folder, job.parts.monitor, outcome.status,
+                                                  seconds / len(jobs)))
+                if len(jobs) > 1:
+                    job.summary.setdefault("vectorized", {})["group_wall_time_s"] = round(seconds, 3)
                 if outcome.failure is not None:
                     job.summary["error"] = str(outcome.failure)
                 job.folder.write_summary(job.summary)
@@ -363,6 +368,8 @@ class EpochRecords:
 
     def on_epoch_end(self, row: dict, improved: bool) -> None:
         job = self.job
+        if self.trainer.size > 1:  # the group's epoch, shared: each model's share of its time
+            row["seconds"] = row["seconds"] / self.trainer.size
         self.metrics.record(row)
         if self.tracker is not None:
             self.tracker.log(row)
