@@ -48,6 +48,11 @@ def test_anything_else_that_differs_makes_another_group(change):
 @pytest.mark.parametrize(("change", "why"), [
     ({"resume": "outputs/run"}, "resume="), ({"adversarial": {"mix": 1.0}}, "adversarial training"),
     ({"optimizer___target_": "nnlab.models.playground.PlaygroundSGD"}, "not known to step linearly"),
+    # they move momentum or betas too, which a stack never reads from a job's scheduler
+    ({"scheduler": {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "_partial_": True,
+                    "max_lr": 0.1, "total_steps": 30}}, "OneCycleLR) is not one a stack follows"),
+    ({"scheduler": {"_target_": "torch.optim.lr_scheduler.CyclicLR", "_partial_": True,
+                    "base_lr": 0.01, "max_lr": 0.1}}, "CyclicLR) is not one a stack follows"),
 ])
 def test_some_jobs_always_run_alone(change, why):
     key, reason = compatibility(config(**change))
@@ -61,3 +66,13 @@ def test_plan_groups_in_job_order_and_names_the_loners():
     assert set(result.alone) == {1, 3}
     assert "no other job of the sweep shares its settings" in result.alone[1]
     assert [first for first, _ in result.order()] == [0, 1, 3]
+
+
+@pytest.mark.parametrize("scheduler", [
+    {}, {"_target_": None}, {"_target_": "torch.optim.lr_scheduler.StepLR", "step_size": 2},
+    {"_target_": "torch.optim.lr_scheduler.ExponentialLR", "gamma": 0.9},
+    {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "T_max": 3},
+], ids=["none", "null", "step", "exponential", "cosine"])
+def test_nnlabs_own_schedulers_group(scheduler):
+    key, reason = compatibility(config(scheduler=scheduler))
+    assert reason is None and key

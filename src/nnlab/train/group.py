@@ -5,10 +5,11 @@ Grouping rule: jobs train as one stacked model when their configs agree on every
 what each model carries on its own (PER_MODEL: seed, and so initialisation, data order, dropout
 masks and toy data whose dataset.seed follows the seed; learning rate, weight decay, L1, init
 scheme, scheduler parameters, early stopping), and except what only changes a job's own outputs
-(PER_JOB: plots and their format, checkpoints, tracker, progress, objective). Models with BatchNorm, datasets
-with per-batch augmentation, adversarial training and resumed runs train alone, with the reason
-in the log. A group holds at most `max_models` models (null: as many as fit in a quarter of the
-free memory, estimated from the first model's parameters and activations).
+(PER_JOB: plots and their format, checkpoints, tracker, progress, objective). Models with
+BatchNorm, datasets with per-batch augmentation, adversarial training, resumed runs and schedulers
+other than nnlab's own (which move only the rate) train alone, with the reason in the log. A group
+holds at most `max_models` models (null: as many as fit in a quarter of the free memory, estimated
+from the first model's parameters and activations).
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ PER_JOB = ("plots", "checkpoint", "progress", "objective", "skip_completed")
 STACKABLE_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop",
                         "torch.optim.Adadelta", "torch.optim.Adagrad")
 PER_JOB_UNDER = ("logger.", "figures.")
+# Schedulers that move only the learning rate, once an epoch: a stack reads each job's rate from
+# its own optimizer, and nothing else (momentum, betas: OneCycleLR's, CyclicLR's) reaches the
+# stack's one optimizer. nnlab's own (configs/scheduler/); None: a constant rate.
+STACKABLE_SCHEDULERS = (None, "torch.optim.lr_scheduler.StepLR", "torch.optim.lr_scheduler.ExponentialLR",
+                        "torch.optim.lr_scheduler.CosineAnnealingLR")
 
 
 # --- planning, from composed configs -----------------------------------------------------------
@@ -57,6 +63,11 @@ def compatibility(cfg: DictConfig) -> tuple[str | None, str | None]:
     if optimizer not in STACKABLE_OPTIMIZERS:
         return None, (f"its optimizer ({optimizer}) is not known to step linearly in the learning "
                       f"rate, as stacking needs (torch's SGD, Adam, AdamW, RMSprop, Adadelta, Adagrad)")
+    scheduler = (cfg.get("scheduler") or {}).get("_target_")
+    if scheduler not in STACKABLE_SCHEDULERS:
+        return None, (f"its scheduler ({scheduler}) is not one a stack follows: a stack takes only "
+                      f"each job's learning rate from it, as nnlab's StepLR, ExponentialLR and "
+                      f"CosineAnnealingLR (scheduler=step, exponential, cosine) set it")
     values = OmegaConf.to_container(cfg, resolve=False)
     values.pop("hydra", None)  # Hydra's own settings (and the run folder) are each job's
     try:
