@@ -126,15 +126,19 @@ def _group_ends(pgid: int, within_s: float) -> bool:
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
                          ids=["sequential", "joblib"])
 def test_sweep_goes_on_past_a_diverged_and_a_failed_job(tmp_path, launcher):
-    proc = nnlab("train", "-m", "optimizer=sgd", "optimizer.lr=0.1,1e30,-1,0.05", "epochs=2",
-                 "progress=false", "plots=false", "hydra.sweep.dir=sweep", *launcher, cwd=tmp_path)
+    # val_acc passes the declarations (a bad value would refuse the whole sweep before it runs:
+    # test_a_sweep_with_a_bad_value_is_refused_before_any_job_trains), but this dataset has no
+    # validation split, which the job finds once its data is built
+    proc = nnlab("train", "-m", "optimizer=sgd", "optimizer.lr=1e30,0.1",
+                 "early_stopping.monitor=val_acc,auto", "epochs=2", "progress=false", "plots=false",
+                 "hydra.sweep.dir=sweep", *launcher, cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        "nnlab: error: 2 of 4 jobs in sweep did not complete: 1 (diverged), 2 (failed); "
+        "nnlab: error: 3 of 4 jobs in sweep did not complete: 0 (failed), 1 (diverged), 2 (failed); "
         "see their summary.json and train.log")
     status = {j: Run(tmp_path / "sweep" / j).summary["status"] for j in "0123"}
-    assert status == {"0": "completed", "1": "diverged", "2": "failed", "3": "completed"}
-    assert "optimizer.lr=-1" in Run(tmp_path / "sweep" / "2").summary["error"]
+    assert status == {"0": "failed", "1": "diverged", "2": "failed", "3": "completed"}
+    assert "monitor: 'val_acc' is not recorded" in Run(tmp_path / "sweep" / "2").summary["error"]
     assert len(Run(tmp_path / "sweep" / "3").metrics) == 2
 
 
@@ -246,3 +250,15 @@ def test_auto_device_spreads_sweep_jobs_over_gpus(monkeypatch):
     assert resolve_device("auto") == torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto", 4) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                      ["hydra/launcher=vectorized"]], ids=["basic", "joblib", "vectorized"])
+def test_a_sweep_with_a_bad_value_is_refused_before_any_job_trains(tmp_path, launcher):
+    proc = sweep(tmp_path, *launcher, "optimizer.lr=0.1,abc", "epochs=2")
+    assert proc.returncode == 2
+    # the last line (Hydra warns about the joblib launcher's config first)
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "nnlab: error: job 1 (optimizer.lr=abc): optimizer.lr: expected a number > 0, got 'abc'; no "
+        "job was run"), proc.stderr
+    assert not (tmp_path / "sweep").exists()  # nothing written

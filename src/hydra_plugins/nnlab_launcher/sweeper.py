@@ -53,9 +53,11 @@ class NnlabSweeper(BasicSweeper):
 
         earlier = Continuation(sweep_dir)
         jobs = [overrides for batch in self.overrides for overrides in batch]
-        for number, overrides in enumerate(jobs):  # as validate_batch_is_legal, plus the check
-            earlier.check(number, self.hydra_context.config_loader.load_sweep_config(self.config,
-                                                                                     list(overrides)))
+        swept = swept_keys(jobs)
+        for number, overrides in enumerate(jobs):  # as validate_batch_is_legal, plus the checks
+            config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            _validate(number, [o for o in overrides if o.split("=", 1)[0] in swept], config)
+            earlier.check(number, config)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         runs.forget_failures(sweep_dir)  # the jobs that run now write theirs anew
@@ -106,6 +108,33 @@ class NnlabSweeper(BasicSweeper):
                          "(completed jobs are skipped, interrupted ones go on from their last "
                          f"checkpoint) with:\n  {command}\n")
         sys.stderr.flush()
+
+
+def swept_keys(job_overrides: Sequence[Sequence[str]]) -> set[str]:
+    """The keys whose values differ between the jobs: what names a job in messages."""
+    values: dict[str, set] = {}
+    for overrides in job_overrides:
+        for override in overrides:
+            key, _, value = override.partition("=")
+            values.setdefault(key, set()).add(value)
+    return {key for key, seen in values.items() if len(seen) > 1 or len(job_overrides) == 1}
+
+
+def _validate(number: int, overrides: Sequence[str], config) -> None:
+    """Every key of job `number` against its declaration (nnlab.schema), before any job runs: a
+    sweep with a bad value is refused whole, rather than failing that job after the others
+    trained. The job validates itself again when it runs (the CLI does, for every run)."""
+    from nnlab import schema
+    from nnlab.errors import UserError
+
+    if config.get("resume"):  # a resumed run is checked against its own config (train/resume.py)
+        return
+    try:
+        schema.validate(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]),
+                        str(config.hydra.job.name), config.hydra.runtime.choices)
+    except UserError as ex:
+        raise UserError(f"job {number} ({' '.join(overrides)}): {ex}; no job was run",
+                        ex.exit_code) from None
 
 
 def _interrupted(ex: BaseException) -> bool:
