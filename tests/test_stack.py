@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from nnlab.data.batcher import TensorBatcher
 from nnlab.data.toys import make_toy
+from nnlab.losses import mse_onehot
 from nnlab.models import MLP
 from nnlab.train.engine import Batches, Hooks, Learner, Member, Monitor, fit, train_models
 from nnlab.train.stack import StackedTrainer
@@ -27,6 +28,8 @@ OPTIMIZERS = {
     "adamw": lambda p, lr, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd),
     "rmsprop": lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr / 10, weight_decay=wd),
     "adadelta": lambda p, lr, wd: torch.optim.Adadelta(p, lr=lr * 50, weight_decay=wd),
+    "adagrad": lambda p, lr, wd: torch.optim.Adagrad(p, lr=lr * 5, lr_decay=0.01, weight_decay=wd,
+                                                     initial_accumulator_value=0.1),
 }
 
 
@@ -42,20 +45,20 @@ def _job(seed, lr, wd, l1, gamma, make_optimizer, toy=None):
     return Learner(model, optimizer, scheduler), l1, batches
 
 
-def _alone(settings, make_optimizer, epochs=3, **kw):
+def _alone(settings, make_optimizer, epochs=3, loss=F.cross_entropy, **kw):
     runs = []
     for s in settings:
         learner, l1, batches = _job(*s, make_optimizer, **kw)
         rows = []
-        fit(learner, TrainStep(F.cross_entropy, l1=l1), F.cross_entropy, batches, range(1, epochs + 1),
+        fit(learner, TrainStep(loss, l1=l1), loss, batches, range(1, epochs + 1),
             Monitor("val_loss"), Hooks(lambda row, improved, rows=rows: rows.append(row)))
         runs.append(rows)
     return runs
 
 
-def _together(settings, make_optimizer, epochs=3, **kw):
+def _together(settings, make_optimizer, epochs=3, loss=F.cross_entropy, **kw):
     jobs = [_job(*s, make_optimizer, **kw) for s in settings]
-    trainer = StackedTrainer([j[0] for j in jobs], [j[1] for j in jobs], F.cross_entropy,
+    trainer = StackedTrainer([j[0] for j in jobs], [j[1] for j in jobs], loss,
                              [j[2] for j in jobs], CPU)
     runs = [[] for _ in jobs]
     members = [Member(Monitor("val_loss"), j[0].model, lambda row, improved, rows=rows: rows.append(row))
@@ -81,6 +84,15 @@ def _assert_close(alone, together):
 def test_each_model_of_a_stack_trains_as_it_does_alone(name):
     alone = _alone(SETTINGS, OPTIMIZERS[name])
     together, endings, _, _ = _together(SETTINGS, OPTIMIZERS[name])
+    assert [e.status for e in endings] == ["completed"] * 3
+    _assert_close(alone, together)
+
+
+@pytest.mark.parametrize("name", ["sgd momentum", "adam", "adagrad"])
+def test_a_stack_trained_on_mse_follows_each_model_alone(name):
+    # loss=mse: squared error of the softmax outputs, vmapped per model as cross entropy is
+    alone = _alone(SETTINGS, OPTIMIZERS[name], loss=mse_onehot)
+    together, endings, _, _ = _together(SETTINGS, OPTIMIZERS[name], loss=mse_onehot)
     assert [e.status for e in endings] == ["completed"] * 3
     _assert_close(alone, together)
 

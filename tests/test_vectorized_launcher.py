@@ -66,7 +66,10 @@ def assert_same_trajectories(alone: Path, together: Path, samples: int) -> None:
      "model.init=default,xavier_uniform", "seed=0,1"),
     ("seed=0,1", "optimizer.lr=0.01,0.02", "optimizer.weight_decay=0,0.001",
      "scheduler=exponential", "scheduler.gamma=0.5,0.9"),
-], ids=["mlp spiral", "deep tanh stack", "seed lr decay gamma at once"])
+    ("loss=mse", "seed=0,1", "optimizer.lr=0.01,0.03", "optimizer.weight_decay=0,0.001"),
+    ("loss=mse", "optimizer=adadelta", "optimizer._target_=torch.optim.Adagrad", "~optimizer.rho",
+     "seed=0,1", "optimizer.lr=0.01,0.03", "optimizer.weight_decay=0,0.001", "scheduler=cosine"),
+], ids=["mlp spiral", "deep tanh stack", "seed lr decay gamma at once", "mse", "adagrad on mse"])
 def test_grouped_jobs_follow_the_trajectories_they_have_alone(tmp_path, overrides):
     sweep(tmp_path, "basic", "basic", *TOY, *overrides)
     proc = sweep(tmp_path, "vec", "vectorized", *TOY, *overrides)
