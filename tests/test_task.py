@@ -4,6 +4,7 @@ what summary.json records, and which way imports flow. In-process runs in a tmp 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import signal
 from pathlib import Path
@@ -141,3 +142,21 @@ def test_nothing_below_the_training_command_imports_it():
                                                   if m == "nnlab.train" or m.startswith("nnlab.train."))
                  for f in files}
     assert {f: m for f, m in offenders.items() if m} == {}
+
+
+def test_a_signal_while_the_trainer_is_built_ends_the_run_interrupted(tmp_path, monkeypatch):
+    from nnlab.train import task
+
+    build = task.solo_trainer
+
+    def signal_then_build(job):
+        signal.raise_signal(signal.SIGTERM)  # a real signal, the handlers installed, no epoch yet
+        return build(job)
+
+    monkeypatch.setattr(task, "solo_trainer", signal_then_build)
+    code = None
+    with contextlib.suppress(KeyboardInterrupt):  # it escaped the run, leaving it `running`
+        code = nnlab_train("dataset.n_samples=100", "epochs=2", "plots=false", "hydra.run.dir=run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_completed"] == 0
+    assert code == 128 + signal.SIGTERM

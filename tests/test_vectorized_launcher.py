@@ -4,6 +4,7 @@ and is interrupted on its own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 from pathlib import Path
@@ -291,3 +292,22 @@ def test_a_group_records_its_time_once_and_each_job_its_share(tmp_path):
     # the epochs' seconds are shares too: all the jobs' epochs together fit in the group's time
     epoch_seconds = sum(pd.read_csv(job / "metrics.csv")["seconds"].sum() for job in folders)
     assert epoch_seconds <= group_time + 1e-3
+
+
+def test_a_signal_while_the_stack_is_built_ends_the_group_interrupted(tmp_path, monkeypatch):
+    from nnlab.train import group
+
+    build = group.stacked_trainer
+
+    def signal_then_build(jobs):
+        signal.raise_signal(signal.SIGINT)  # a real Ctrl-C, handlers installed, before the loop
+        return build(jobs)
+
+    monkeypatch.setattr(group, "stacked_trainer", signal_then_build)
+    with contextlib.suppress(KeyboardInterrupt):  # it escaped the run, leaving it `running`
+        sweep(tmp_path, "vec", "vectorized", *TOY, "seed=0,1,2", code=128 + signal.SIGINT)
+    started = jobs(tmp_path / "vec")
+    assert len(started) == 3
+    for job in started.values():
+        assert summary(job)["status"] == "interrupted"
+        assert summary(job)["epochs_completed"] == 0

@@ -307,37 +307,50 @@ def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
     installed here are given back on every way out."""
     cfg, start_epoch = jobs[0].cfg, jobs[0].start_epoch
     started = time.perf_counter()
+    records: list[EpochRecords] = []
+    outcomes: list[Outcome] | None = None
     with StopSignals() as signals:
-        trainer = trainer(jobs) if trainer is not None else solo_trainer(jobs[0])
-        records = [EpochRecords(job, trainer, index) for index, job in enumerate(jobs)]
-        members = [Member(job.parts.monitor, job.parts.model, rec.on_epoch_end,
-                          list(job.parts.probes.values())) for job, rec in zip(jobs, records, strict=True)]
-        hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress))
         try:
+            # built inside the `try`: a signal while the (stacked) trainer and the records are made
+            # ends the jobs `interrupted` as one during an epoch does
+            trainer = trainer(jobs) if trainer is not None else solo_trainer(jobs[0])
+            records = [EpochRecords(job, trainer, index) for index, job in enumerate(jobs)]
+            members = [Member(job.parts.monitor, job.parts.model, rec.on_epoch_end,
+                              list(job.parts.probes.values()))
+                       for job, rec in zip(jobs, records, strict=True)]
+            hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress))
             endings = train_models(trainer, members, range(start_epoch, cfg.epochs + 1), hooks)
             outcomes = [Outcome(ending.status, failure=ending.failure) for ending in endings]
         except KeyboardInterrupt:
             outcomes = [Outcome("interrupted", exit_code=signals.exit_code) for _ in jobs]
         finally:
-            # shielded too: a process pool's SIGTERM right after the terminal's SIGINT must not
-            # cut this short and leave summary.json saying `running`
+            # shielded: a process pool's SIGTERM right after the terminal's SIGINT must not cut
+            # this short and leave summary.json saying `running`; the runs' records are written
+            # whole, whatever arrives now (an error other than a stop is the caller's to record)
             with signals.shielded():
                 for rec in records:
                     rec.close()
-        with signals.shielded():  # the runs' records are written whole, whatever arrives now
-            seconds = time.perf_counter() - started
-            for job, rec, outcome in zip(jobs, records, outcomes, strict=True):
-                rec.flush()
-                # a group's time is the group's: each job records its share (a report summing
-                # the jobs' times counts it once) and the group's whole time under `vectorized`
-                job.summary.update(record.results(job.folder, job.parts.monitor, outcome.status,
-                                                  seconds / len(jobs)))
-                if len(jobs) > 1:
-                    job.summary.setdefault("vectorized", {})["group_wall_time_s"] = round(seconds, 3)
-                if outcome.failure is not None:
-                    job.summary["error"] = str(outcome.failure)
-                job.folder.write_summary(job.summary)
+                if outcomes is not None:
+                    write_results(jobs, records, outcomes, time.perf_counter() - started)
     return outcomes
+
+
+def write_results(jobs: list[Job], records: list[EpochRecords], outcomes: list[Outcome],
+                  seconds: float) -> None:
+    """Each job's summary.json at the end: how it ended, its metrics, its time. `records` is
+    empty when the jobs were stopped before their records were made."""
+    for index, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
+        if index < len(records):
+            records[index].flush()
+        # a group's time is the group's: each job records its share (a report summing the
+        # jobs' times counts it once) and the group's whole time under `vectorized`
+        job.summary.update(record.results(job.folder, job.parts.monitor, outcome.status,
+                                          seconds / len(jobs)))
+        if len(jobs) > 1:
+            job.summary.setdefault("vectorized", {})["group_wall_time_s"] = round(seconds, 3)
+        if outcome.failure is not None:
+            job.summary["error"] = str(outcome.failure)
+        job.folder.write_summary(job.summary)
 
 
 def solo_trainer(job: Job) -> SoloTrainer:
