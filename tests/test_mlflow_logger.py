@@ -264,6 +264,34 @@ def test_an_unreachable_store_is_one_warning_and_the_run_goes_on(tmp_path, uri):
     assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 4  # header + 3 epochs
 
 
+@pytest.mark.parametrize("failing", ["metrics", "start"])
+def test_a_run_whose_store_failed_once_is_still_ended_not_left_running(tmp_path, monkeypatch, failing):
+    """A call that failed earlier (a batch of metrics, or the params at the start) must not keep
+    the run RUNNING for good: the run that was created is terminated with the run's status."""
+    from nnlab.mlflow_store import Store
+    from nnlab.train.mlflow_logger import MLflowLogger
+
+    uri = default_tracking_uri(tmp_path)
+    log_batch = Store.log
+
+    def failing_log(self, run_id, metrics=(), params=(), tags=()):
+        if (failing == "metrics" and metrics) or (failing == "start" and params):
+            raise RuntimeError("the store refused the batch")
+        return log_batch(self, run_id, metrics=metrics, params=params, tags=tags)
+
+    monkeypatch.setattr(Store, "log", failing_log)
+    (tmp_path / "run").mkdir()
+    tracker = MLflowLogger(tmp_path / "run", tracking_uri=uri)
+    tracker.start({"epochs": 1}, {}, [], None)
+    tracker.log({"epoch": 1, "train_loss": 0.5})
+    tracker.flush()
+    assert tracker.run_id is not None and tracker.error.startswith(failing)
+    tracker.end("completed")
+    run = MlflowClient(uri).get_run(tracker.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["nnlab.status"] == "completed"
+    assert tracker.record()["error"].startswith(failing)  # summary.json still says what failed
+
+
 def test_logger_mlflow_without_the_package_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow.tracking", None)  # import mlflow.tracking fails
     proc = nnlab("train", "logger=mlflow", "hydra.run.dir=run", *TOY, cwd=tmp_path)

@@ -113,18 +113,25 @@ class MLflowLogger:
         self.interval_s = turn_interval(self.last_sent - started, self.sharing, at_least=5.0)
 
     def end(self, status: str) -> None:
-        """The run's last metrics, its files as artifacts, and its status (once)."""
+        """The run's last metrics, its files as artifacts, and its status (once). A run that was
+        created is always terminated, even after an earlier call failed (it would stay RUNNING
+        for good); its files are sent only when every earlier call went through."""
         if self.ended:
             return
         self.ended = True
         if self.unsent_last_row is not None and self.run_id is not None and not self.error:
             self._queue(self.unsent_last_row)  # the last epoch is always there
         self.flush()
-        if self.run_id is None or self.error:
+        if self.run_id is None:
             return
+        failed_before = self.error is not None
         try:
             self.store.log(self.run_id, tags=[("nnlab.status", status)])
-            self._artifacts()
+            if not failed_before:
+                self._artifacts()
+        except Exception as ex:  # noqa: BLE001
+            self._failed("end", ex)
+        try:
             self.store.end(self.run_id, STATUSES.get(status, "FAILED"), quiet=self.parent_run_id is not None)
         except Exception as ex:  # noqa: BLE001
             self._failed("end", ex)
