@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from nnlab.runs import load_checkpoint
 from train_helpers import fake_mnist, in_tmp_folder, interrupt_after, metrics, nnlab_train  # noqa: F401 - in_tmp_folder is autouse
 
 
@@ -121,3 +122,74 @@ def test_resume_clears_what_a_killed_write_left(tmp_path):
     left.write_bytes(b"half a checkpoint")
     assert nnlab_train("resume=run", "epochs=3") == 0
     assert not left.exists()
+
+
+# --- the schedule and early stopping across a resume ------------------------------------------
+
+
+def test_resume_with_more_epochs_gives_a_cosine_schedule_the_new_horizon(tmp_path):
+    """scheduler=cosine has T_max: ${epochs}. A 4-epoch run resumed with epochs=8 goes on with the
+    rates an 8-epoch run has at epochs 5-8 (the same floats: the schedule is replayed), not with
+    the old T_max=4, past which the cosine climbs again; the log says so in one line."""
+    args = ["scheduler=cosine", "plots=false", "dataset.n_samples=200"]
+    assert nnlab_train("hydra.run.dir=whole", "epochs=8", *args) == 0
+    assert nnlab_train("hydra.run.dir=run", "epochs=4", *args) == 0
+    assert nnlab_train("resume=run", "epochs=8") == 0
+    whole, resumed = metrics("whole")["lr"].tolist(), metrics("run")["lr"].tolist()
+    assert resumed[4:] == whole[4:]  # epochs 5-8: the 8-epoch schedule's rates
+    assert resumed[:4] != whole[:4]  # epochs 1-4 ran under the 4-epoch schedule
+    assert all(a > b > 0 for a, b in zip(resumed[4:-1], resumed[5:], strict=True))  # down, not up again
+    # to the bit (metrics.csv rounds): the rate and the schedule's state in the last checkpoints
+    whole_last, resumed_last = (load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")
+                                for run in ("whole", "run"))
+    assert resumed_last["optimizer"]["param_groups"] == whole_last["optimizer"]["param_groups"]
+    assert resumed_last["scheduler"] == whole_last["scheduler"]
+    said = [line for line in (tmp_path / "run" / "train.log").read_text().splitlines()
+            if "scheduler.T_max" in line]
+    assert len(said) == 1 and "scheduler.T_max 4 -> 8" in said[0] and "from epoch 5 on" in said[0], said
+
+
+def test_resume_with_more_epochs_keeps_a_schedule_that_does_not_depend_on_them(tmp_path):
+    """exponential's state does not change with epochs: the checkpoint's state is restored as is,
+    and the run resumed equals the run that never stopped, without a word about the schedule."""
+    args = ["scheduler=exponential", "scheduler.gamma=0.5", "plots=false", "dataset.n_samples=200"]
+    assert nnlab_train("hydra.run.dir=whole", "epochs=4", *args) == 0
+    assert nnlab_train("hydra.run.dir=run", "epochs=2", *args) == 0
+    assert nnlab_train("resume=run", "epochs=4") == 0
+    assert metrics("run").equals(metrics("whole"))  # NaN (no val split) equals NaN
+    assert "scheduler." not in (tmp_path / "run" / "train.log").read_text()
+
+
+# A min_delta no change reaches: epoch 1 is the best, and patience=2 stops the run after epoch 3
+STOPS_AT_3 = ("epochs=10", "plots=false", "dataset.n_samples=200", "early_stopping.patience=2",
+              "early_stopping.min_delta=1e6")
+
+
+def test_resume_of_an_early_stopped_run_whose_patience_is_spent_is_refused(tmp_path, capsys):
+    assert nnlab_train("hydra.run.dir=run", *STOPS_AT_3) == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "early_stopped"
+    assert metrics("run")["epoch"].tolist() == [1, 2, 3]
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*")
+              if p.is_file() and ".hydra/resume" not in p.as_posix()}
+    capsys.readouterr()
+    assert nnlab_train("resume=run", "epochs=20") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nnlab: error: resume=run: "), err
+    assert "early_stopping.patience=3 or more" in err[0]
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*")
+             if p.is_file() and ".hydra/resume" not in p.as_posix()}
+    assert after == before
+    # with more patience it trains on: one epoch more, then stops again
+    assert nnlab_train("resume=run", "epochs=20", "early_stopping.patience=3") == 0
+    assert metrics("run")["epoch"].tolist() == [1, 2, 3, 4]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "early_stopped"
+
+
+def test_a_run_interrupted_as_its_patience_ran_out_resumes_into_early_stopped_without_an_epoch_more(
+        tmp_path, monkeypatch):
+    """Ctrl-C while the stopping epoch is recorded: the run that never stopped ended there."""
+    assert nnlab_train("hydra.run.dir=whole", *STOPS_AT_3) == 0
+    _stopped_and_resumed(monkeypatch, 3, *STOPS_AT_3)
+    assert metrics("cut").equals(metrics("whole"))
+    summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    assert summary["status"] == "early_stopped"

@@ -232,6 +232,12 @@ def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks
     """
     hooks = hooks or Hooks()
     endings: list[Ending | None] = [None] * trainer.size
+    for i, member in enumerate(members):
+        if member.monitor.should_stop:  # resumed from the epoch its patience ran out: it stopped
+            endings[i] = Ending("early_stopped")  # there, and trains no epoch more
+            trainer.retire(i)
+    if all(ending is not None for ending in endings):
+        return endings
     total_steps = len(epochs) * trainer.steps_per_epoch
     with tqdm(total=total_steps, disable=not hooks.progress, unit="step", dynamic_ncols=True) as bar:
         for epoch in epochs:

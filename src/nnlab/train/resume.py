@@ -8,7 +8,9 @@ what is saved and what is restored are written side by side.
 
 from __future__ import annotations
 
+import logging
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -17,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from nnlab import schema
 from nnlab.errors import UserError
 from nnlab.runs import RunFolder, config_path, is_finished, load_checkpoint, read_config
+
+log = logging.getLogger("nnlab.train")
 
 # Keys a resumed run may change from the command line. dataset.root: the same files, found
 # elsewhere (another shell, another machine).
@@ -147,13 +151,22 @@ def checkpoint_state(parts, row: dict, config: dict, saved: dict | None = None) 
 
 def restore(parts, state: dict, folder: RunFolder) -> None:
     """Put the states of `checkpoint_state` back into `parts`. Checkpoints written before a state
-    was recorded (train_step, probes) restore without it."""
+    was recorded (train_step, probes) restore without it. A schedule whose settings changed with
+    `epochs` (cosine's T_max: ${epochs}) is replayed rather than restored (`replay_schedule`).
+    An early-stopped run whose patience is spent is refused: it would train one epoch and stop."""
     learner = parts.learner
+    # the optimizer's settings as a fresh run starts with them (the schedule moves lr, momentum...)
+    fresh_groups = [{k: v for k, v in group.items() if k != "params"}
+                    for group in learner.optimizer.param_groups]
     try:
         learner.model.load_state_dict(state["model"])
         learner.optimizer.load_state_dict(state["optimizer"])
         if learner.scheduler is not None:
-            learner.scheduler.load_state_dict(state["scheduler"])
+            changed = schedule_changes(learner.scheduler.state_dict(), state["scheduler"])
+            if changed:
+                replay_schedule(learner, fresh_groups, state, changed)
+            else:
+                learner.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["torch"])
         parts.batches.train.load_state_dict(state["rng"]["batcher"])
         parts.train_step.load_state_dict(state["rng"].get("train_step", {}))
@@ -165,6 +178,69 @@ def restore(parts, state: dict, folder: RunFolder) -> None:
                         f"({type(ex).__name__}: {_first_line(ex)}); was the file replaced?") from None
     for key, value in state["monitor"].items():
         setattr(parts.monitor, key, value)
+    check_patience_left(folder, parts.monitor, state["epoch"])
+
+
+# Scheduler state that says where a schedule is, not what it is
+SCHEDULE_PROGRESS = ("last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step",
+                     "_is_initial", "verbose", "base_lrs")
+
+
+def schedule_changes(now: dict, saved: dict | None) -> dict[str, tuple]:
+    """{setting: (saved, now)} for the scheduler's settings that differ from the checkpoint's: the
+    ones that follow `epochs` (cosine's T_max). Nested schedulers (SequentialLR) are compared
+    as a whole."""
+    if saved is None:
+        return {}
+    return {key: (saved.get(key), value) for key, value in now.items()
+            if key not in SCHEDULE_PROGRESS and _settings(value) != _settings(saved.get(key))}
+
+
+def _settings(value):
+    if isinstance(value, dict):
+        return {k: _settings(v) for k, v in value.items() if k not in SCHEDULE_PROGRESS}
+    if isinstance(value, list | tuple):
+        return [_settings(v) for v in value]
+    return value
+
+
+def replay_schedule(learner, fresh_groups: list[dict], state: dict, changed: dict[str, tuple]) -> None:
+    """The schedule built from the resumed config (its new horizon), brought to the checkpoint's
+    epoch by stepping it that many times from the optimizer's fresh settings: the rates from here
+    on are, to the bit, those of a run started with these settings (torch's cosine is computed
+    step by step from the previous rate, so changing T_max in place would not give them). The
+    epochs already trained keep the rates they had. One line in the log says so."""
+    epoch = state["epoch"]
+    before = [group["lr"] for group in state["optimizer"]["param_groups"]]
+    for group, fresh in zip(learner.optimizer.param_groups, fresh_groups, strict=True):
+        group.update(fresh)
+    what = ", ".join(f"scheduler.{key} {old} -> {new}" for key, (old, new) in changed.items())
+    try:
+        with warnings.catch_warnings():  # stepped before any optimizer.step(), on purpose
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            for _ in range(epoch):
+                learner.scheduler.step()
+    except Exception as ex:  # noqa: BLE001 - a schedule that cannot be brought to that epoch
+        raise UserError(f"resume: {what} with the new epochs, and this schedule cannot be replayed "
+                        f"to epoch {epoch} ({type(ex).__name__}: {_first_line(ex)}); resume with "
+                        "the epochs the run had") from None
+    now = learner.optimizer.param_groups[0]["lr"]
+    log.info("resume: %s with the resumed config: from epoch %d on, the rates are the new "
+             "schedule's (as a run started with it has them), lr %.6g at epoch %d where the old "
+             "schedule had %.6g", what, epoch + 1, now, epoch + 1, before[0])
+
+
+def check_patience_left(folder: RunFolder, monitor, epoch: int) -> None:
+    """A run that stopped early has spent its patience: resumed as it is, it would train one epoch
+    more and stop again. Refused, unless `early_stopping.patience` is given again, larger (or
+    null). (A run interrupted as its patience ran out is not refused: it ends `early_stopped`
+    without training, as the run that never stopped did; engine.train_models.)"""
+    if not monitor.should_stop or (folder.read_summary() or {}).get("status") != "early_stopped":
+        return
+    raise UserError(f"resume={folder.path}: the run stopped early after epoch {epoch}: "
+                    f"{monitor.metric} did not improve for {monitor.bad_epochs} epochs "
+                    f"(early_stopping.patience={monitor.patience}); give "
+                    f"early_stopping.patience={monitor.bad_epochs + 1} or more, or null, to train on")
 
 
 def _first_line(ex: BaseException) -> str:
