@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -262,3 +263,45 @@ def test_a_sweep_with_a_bad_value_is_refused_before_any_job_trains(tmp_path, lau
         "nnlab: error: job 1 (optimizer.lr=abc): optimizer.lr: expected a number > 0, got 'abc'; no "
         "job was run"), proc.stderr
     assert not (tmp_path / "sweep").exists()  # nothing written
+
+
+def test_a_signal_to_the_workers_alone_stops_the_forked_sweep_too(tmp_path):
+    """`kill` of the workers (not the launcher): their jobs end `interrupted`, and the launcher
+    stops the sweep rather than waiting for results that will never come."""
+    proc = nnlab_popen("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "seed=1,2,3,4", "epochs=100000", "progress=false", "plots=false",
+                       "hydra.sweep.dir=sweep", cwd=tmp_path, start_new_session=True)
+    for job in "01":
+        wait_for_lines(tmp_path / "sweep" / job / "metrics.csv", 3, proc)
+    workers = [pid for pid in _children(proc.pid) if "resource_tracker" not in _cmdline(pid)]
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the launcher waited on after its workers were stopped") from None
+    assert proc.returncode == 130, stderr[-2000:]  # as Ctrl-C to the launcher
+    assert {Run(tmp_path / "sweep" / job).summary["status"] for job in "01"} == {"interrupted"}
+    assert stderr.strip().splitlines()[-1].strip().endswith("skip_completed=true"), stderr[-2000:]
+    assert _group_ends(proc.pid, within_s=30)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_text()
+    except OSError:
+        return ""

@@ -17,10 +17,13 @@ gives the plugin's behaviour back, and platforms without fork (macOS, Windows) u
 
 from __future__ import annotations
 
+import _thread
 import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
@@ -56,13 +59,41 @@ def _run_inherited(idx: int, overrides: Sequence[str]) -> bytes:
     try:
         ret = _core.execute_job(idx, overrides, state["hydra_context"], state["config"],
                                 state["task_function"], state["singleton_state"])
-    except (KeyboardInterrupt, SystemExit):
-        # Interrupted (a job exits 128 + the signal): the worker ends, and the pool would give
-        # the next queued job to a fresh worker before the launcher stops the pool; that job
-        # would be cut short in its first steps, and leave a `running` summary.
+    except SystemExit as ex:
+        if not (isinstance(ex.code, int) and ex.code > 128):
+            raise
+        # Interrupted (the job exits 128 + the signal; its files are whole). The sweep stops: no
+        # worker starts a queued job from now on, and the launcher stops the pool (_Stopping).
+        # This worker ends here: the pool's own SIGTERM may have come while the job was already
+        # stopping on one, and been taken as that one; waiting for work, it would never end.
         state["stopped"].set()
-        raise
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(ex.code)
     return cloudpickle.dumps(ret)
+
+
+class _Stopping:
+    """In the launcher, while the pool works: once a job was interrupted (`stopped`) by a signal
+    that reached its worker alone, stop the whole pool as Ctrl-C would (that job's result will
+    never come: its worker ended). A signal to the whole group (Ctrl-C, SIGTERM) stops the
+    launcher by itself, first: then this does nothing."""
+
+    def __init__(self, stopped, signals):
+        self.stopped, self.signals, self.done = stopped, signals, False
+        self.thread = threading.Thread(target=self._watch, daemon=True, name="nnlab-sweep-stop")
+        self.thread.start()
+
+    def _watch(self) -> None:
+        self.stopped.wait()
+        if not self.done and self.signals.received is None:
+            _thread.interrupt_main()  # as SIGINT to this process: the launcher's StopSignals
+
+    def close(self) -> None:
+        self.done = True
+        self.stopped.set()
+        self.thread.join()
 
 
 def _default_signals_in_worker() -> None:
@@ -136,15 +167,14 @@ class ForkingJoblibLauncher(JoblibLauncher):
         try:
             # SIGTERM too stops the pool here (its workers end their jobs `interrupted`), instead
             # of killing this process and leaving the workers to run the queued jobs on their own
-            # maxtasksperchild=1: a fresh worker per job (a fork: milliseconds). A worker whose job
-            # was interrupted has taken the pool's SIGTERM as its own (the same signal, already
-            # being handled) and would wait for work forever, and the pool's shutdown with it.
             with StopSignals() as signals:
-                runs = Parallel(**joblib_cfg, maxtasksperchild=1)(
-                    delayed(_run_inherited)(initial_job_idx + idx, overrides)
-                    for idx, overrides in enumerate(job_overrides))
+                stopping = _Stopping(stopped, signals)
+                try:
+                    runs = Parallel(**joblib_cfg)(delayed(_run_inherited)(initial_job_idx + idx, overrides)
+                                                  for idx, overrides in enumerate(job_overrides))
+                finally:
+                    stopping.close()
         except KeyboardInterrupt:
-            stopped.set()
             raise SystemExit(signals.exit_code) from None
         finally:
             _INHERITED.clear()
