@@ -311,3 +311,21 @@ def test_a_signal_while_the_stack_is_built_ends_the_group_interrupted(tmp_path, 
     for job in started.values():
         assert summary(job)["status"] == "interrupted"
         assert summary(job)["epochs_completed"] == 0
+
+
+def test_a_stop_in_a_lone_job_of_a_group_ends_the_untrained_rest_interrupted_unprobed(
+        tmp_path, monkeypatch):
+    from nnlab.probes.boundary import BoundarySnapshots
+
+    finished = []
+    finish = BoundarySnapshots.finish
+    monkeypatch.setattr(BoundarySnapshots, "finish",
+                        lambda self: finished.append(self.ctx.run_dir.name) or finish(self))
+    interrupt_after(monkeypatch, 1)
+    # one planned group; BatchNorm makes each of its jobs train alone, one after the other
+    sweep(tmp_path, "vec", "vectorized", *TOY, "model.batchnorm=true", "seed=0,1,2",
+          "probe=[boundary]", "probe.boundary.resolution=8", code=128 + signal.SIGINT)
+    ends = {job.name: (summary(job)["status"], summary(job).get("epochs_completed"))
+            for job in jobs(tmp_path / "vec").values()}
+    assert ends == {"0": ("interrupted", 1), "1": ("interrupted", 0), "2": ("interrupted", 0)}
+    assert finished == ["0"]  # no probe analyses the models that never trained

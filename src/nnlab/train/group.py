@@ -192,8 +192,11 @@ def train_prepared(jobs: list[task.Job], names: list[str], group_id: int) -> lis
         else:
             log.info("%s trains alone: %s", names[position], reason)
             outcomes[position] = task.train([job])[0]
-            if outcomes[position].status == "interrupted":
-                return [outcomes.get(i, outcomes[position]) for i in range(len(jobs))]
+            if outcomes[position].status == "interrupted":  # the rest of the group never trains
+                rest = [i for i in range(len(jobs)) if i not in outcomes]
+                stopped = task.not_trained([jobs[i] for i in rest], outcomes[position].exit_code)
+                outcomes.update(zip(rest, stopped, strict=True))
+                return [outcomes[i] for i in range(len(jobs))]
     if len(together) == 1:
         outcomes[together[0]] = task.train([jobs[together[0]]])[0]
     elif together:

@@ -129,8 +129,10 @@ def prepare(cfg: DictConfig) -> Job | Skipped:
 
 def finish(job: Job, outcome: Outcome):
     """Figures, the tracker's end, then how the run ended: its result, or an error with its exit
-    code."""
-    write_figures(job.folder, job.parts, job.device, job.cfg, outcome.status)
+    code. A job stopped before it trained gets no figures: its probes would analyse an untrained
+    model."""
+    if outcome.trained:
+        write_figures(job.folder, job.parts, job.device, job.cfg, outcome.status)
     end_tracker(job, outcome.status)
     return conclude(job, outcome)
 
@@ -298,6 +300,7 @@ class Outcome:
     status: str  # completed, early_stopped, diverged or interrupted
     failure: Exception | None = None  # what made a run diverge
     exit_code: int = 0  # 128 + the signal that interrupted it
+    trained: bool = True  # False: stopped before its training began (nothing to draw or probe)
 
 
 def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
@@ -309,6 +312,7 @@ def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
     started = time.perf_counter()
     records: list[EpochRecords] = []
     outcomes: list[Outcome] | None = None
+    looping = False
     with StopSignals() as signals:
         try:
             # built inside the `try`: a signal while the (stacked) trainer and the records are made
@@ -319,10 +323,11 @@ def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
                               list(job.parts.probes.values()))
                        for job, rec in zip(jobs, records, strict=True)]
             hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress))
+            looping = True
             endings = train_models(trainer, members, range(start_epoch, cfg.epochs + 1), hooks)
             outcomes = [Outcome(ending.status, failure=ending.failure) for ending in endings]
         except KeyboardInterrupt:
-            outcomes = [Outcome("interrupted", exit_code=signals.exit_code) for _ in jobs]
+            outcomes = [Outcome("interrupted", exit_code=signals.exit_code, trained=looping) for _ in jobs]
         finally:
             # shielded: a process pool's SIGTERM right after the terminal's SIGINT must not cut
             # this short and leave summary.json saying `running`; the runs' records are written
@@ -351,6 +356,16 @@ def write_results(jobs: list[Job], records: list[EpochRecords], outcomes: list[O
         if outcome.failure is not None:
             job.summary["error"] = str(outcome.failure)
         job.folder.write_summary(job.summary)
+
+
+def not_trained(jobs: list[Job], exit_code: int) -> list[Outcome]:
+    """Prepared jobs that a stop (Ctrl-C, SIGTERM) reached before they trained: each summary.json
+    ends `interrupted` after 0 epochs, and `finish` ends their trackers, drawing and probing
+    nothing."""
+    outcomes = [Outcome("interrupted", exit_code=exit_code, trained=False) for _ in jobs]
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        write_results([job], [], [outcome], 0.0)
+    return outcomes
 
 
 def solo_trainer(job: Job) -> SoloTrainer:
