@@ -41,6 +41,7 @@ class Continuation:
 
     def __init__(self, sweep_dir: Path):
         self.sweep_dir = Path(sweep_dir)
+        self.used = self.sweep_dir.is_dir()  # a new sweep's folder does not exist yet: no checks
         self.completed: dict[int, dict] = {}  # job number -> its summary: not launched again
         self.resumable: list[int] = []  # jobs that continue from their last checkpoint
         self.restarted: list[int] = []  # jobs with an earlier attempt that start afresh
@@ -48,6 +49,8 @@ class Continuation:
     def check(self, number: int, config: DictConfig) -> None:
         """Check job `number` (its composed config, with Hydra's node) against its folder; a
         UserError names the first difference. Jobs whose folder holds no run cost a stat."""
+        if not self.used:
+            return
         with open_dict(config):
             config.hydra.job.num = config.hydra.job.id = number
         folder = RunFolder(job_folder(config))
