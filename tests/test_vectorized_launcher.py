@@ -329,3 +329,30 @@ def test_a_stop_in_a_lone_job_of_a_group_ends_the_untrained_rest_interrupted_unp
             for job in jobs(tmp_path / "vec").values()}
     assert ends == {"0": ("interrupted", 1), "1": ("interrupted", 0), "2": ("interrupted", 0)}
     assert finished == ["0"]  # no probe analyses the models that never trained
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_while_jobs_are_prepared_ends_the_prepared_ones_interrupted(tmp_path, monkeypatch, sig):
+    from nnlab.train import task
+
+    start, end = task.start_tracker, task.end_tracker
+    started, ended = [], []
+
+    def start_then_signal(job):  # the last step of a job's preparation, its summary `running`
+        started.append(job.folder.path.name)
+        tracker = start(job)
+        if len(started) == 2:
+            signal.raise_signal(sig)  # a real signal while job #1 is prepared
+        return tracker
+
+    monkeypatch.setattr(task, "start_tracker", start_then_signal)
+    monkeypatch.setattr(task, "end_tracker", lambda job, status: ended.append(
+        (job.folder.path.name, status)) or end(job, status))
+    with contextlib.suppress(KeyboardInterrupt):  # it escaped the launcher, leaving them `running`
+        sweep(tmp_path, "vec", "vectorized", *TOY, "seed=0,1,2,3", code=128 + sig)
+    ends = {job.name: (summary(job)["status"], summary(job).get("epochs_completed"))
+            for job in jobs(tmp_path / "vec").values()}
+    assert ends == {"0": ("interrupted", 0), "1": ("interrupted", 0)}  # #2 and #3 never started
+    assert sorted(ended) == [("0", "interrupted"), ("1", "interrupted")]  # an MLflow run ends KILLED
+    report = nnlab("report", "vec", cwd=tmp_path)
+    assert report.stdout.count("not run") >= 2 and "running" not in report.stdout, report.stdout

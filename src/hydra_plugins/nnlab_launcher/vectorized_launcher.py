@@ -11,9 +11,9 @@ job's only in the values of plain keys (seed=3, optimizer.lr=0.01: no config gro
 ~key) are derived from that job's config instead, as Hydra would have composed them
 (tests/test_vectorized_launcher.py compares the two). A thousand seeds then cost seconds.
 
-Ctrl-C or SIGTERM: every job of the group being trained ends `interrupted` with whole files, and
-the sweep stops (exit 128 + the signal); groups and jobs not started are `not run` in
-`nnlab report`.
+Ctrl-C or SIGTERM: every job of the group being prepared or trained ends `interrupted` with whole
+files (after 0 epochs when it had not trained), and the sweep stops (exit 128 + the signal);
+groups and jobs not started are `not run` in `nnlab report`.
 """
 
 from __future__ import annotations
@@ -106,27 +106,58 @@ class VectorizedLauncher(Launcher):
             # one copy of the data for jobs that differ in lr, not in seed; device=auto: one GPU
             # per group (group k on GPU k mod count, as job k of another launcher)
             with sharing_datasets(), device_slot(self.groups_trained):
-                batch, cap = self._prepare(configs, pending, cap, returns)
-                if batch:
-                    self._train_and_finish(batch)
+                cap = self._prepare_and_train(configs, pending, cap, returns)
         return returns
 
-    def _prepare(self, configs, pending: list[int], cap: int | None, returns: dict):
-        """Run jobs through Hydra up to the end of `task.prepare` until `cap` are prepared:
-        ([(prepared job, its JobReturn)], the cap, set from the first job's size when null)."""
+    def _prepare_and_train(self, configs, pending: list[int], cap: int | None, returns: dict):
+        """Prepare up to `cap` jobs, train them and finish each; the cap (see `_prepare`).
+
+        Ctrl-C and SIGTERM are caught from the first job's preparation to the end of training
+        (a thousand jobs take a minute to prepare): a stop while a job is prepared waits for it to
+        be whole, and then every prepared job that has not trained ends `interrupted` after 0
+        epochs, its tracker ended; the jobs not prepared are `not run`. The handlers are given
+        back before the figures (and a second, different signal delivered to them then)."""
+        from nnlab.runtime import StopSignals
+        from nnlab.train import group
+
+        batch, outcomes, interrupted = [], [], False
+        with StopSignals() as signals:
+            try:
+                cap = self._prepare(configs, pending, cap, returns, batch, signals)
+                if batch:
+                    outcomes = self._train(batch, signals)
+            except KeyboardInterrupt:  # while preparing, or before the training began
+                interrupted = True
+                with signals.shielded():
+                    outcomes = group.stopped([job for job, _ in batch], {}, signals.exit_code)
+        if batch:
+            self._finish(batch, outcomes)
+        if interrupted:
+            raise SystemExit(signals.exit_code)
+        return cap
+
+    def _prepare(self, configs, pending: list[int], cap: int | None, returns: dict, batch: list,
+                 signals) -> int | None:
+        """Run jobs through Hydra up to the end of `task.prepare` until `cap` are prepared, into
+        `batch` as (prepared job, its JobReturn); the cap, set from the first job's size when null.
+        A signal waits until the job being prepared is whole and in `batch`."""
         from nnlab.train import group, task
 
-        batch = []
         while pending and (cap is None or len(batch) < cap):
             position = pending.pop(0)
-            returns[position] = ret = self._start(configs[position])
-            # else it was skipped (skip_completed), or failed and was recorded as failed
-            if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, task.Job):
-                batch.append((ret.return_value, ret))
-                if cap is None:
-                    cap = group.max_models(ret.return_value, None)
-                    log.info("max_models: %d models of this kind fit in a quarter of the free memory", cap)
-        return batch, cap
+            with signals.deferred():
+                returns[position] = ret = self._start(configs[position])
+                # else it was skipped (skip_completed), or failed and was recorded as failed
+                if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, task.Job):
+                    hydra = ret.hydra_cfg.hydra  # from here on, the job logs to its own file only
+                    ret.return_value.log = group.own_log(ret.return_value, hydra.job.num,
+                                                         f"{hydra.job.name}.log")
+                    batch.append((ret.return_value, ret))
+                    if cap is None:
+                        cap = group.max_models(ret.return_value, None)
+                        log.info("max_models: %d models of this kind fit in a quarter of the free memory",
+                                 cap)
+        return cap
 
     def _start(self, config: DictConfig) -> JobReturn:
         """Hydra's run_job up to the end of `task.prepare`, for a job that trains in a group, with
@@ -162,20 +193,24 @@ class VectorizedLauncher(Launcher):
             logging.getLogger().removeHandler(handler)
         return ret
 
-    def _train_and_finish(self, batch: list) -> None:
+    def _train(self, batch: list, signals) -> list:
         from nnlab.train import group, task
 
         jobs = [job for job, _ in batch]
-        rets = [ret for _, ret in batch]
         names = []
-        for job, ret in batch:
+        for _, ret in batch:
             hydra = ret.hydra_cfg.hydra
             swept = [o for o in ret.overrides if o.split("=", 1)[0] in self.swept]
             names.append(f"#{hydra.job.num} ({' '.join(swept)})" if swept else f"#{hydra.job.num}")
-            job.log = group.own_log(job, hydra.job.num, f"{hydra.job.name}.log")
         self.groups_trained += 1
-        with task.ending_tracker_on_error(jobs):  # MLflow runs end, not stay RUNNING
-            outcomes = group.train_prepared(jobs, names, self.groups_trained)
+        with task.ending_tracker_on_error(jobs):  # an error: MLflow runs end, not stay RUNNING
+            return group.train_prepared(jobs, names, self.groups_trained, signals)
+
+    def _finish(self, batch: list, outcomes: list) -> None:
+        from nnlab.train import group
+
+        jobs = [job for job, _ in batch]
+        rets = [ret for _, ret in batch]
         results, exit_code = group.finish_each(jobs, outcomes, lambda i, ex: _record_failure(rets[i], ex))
         for ret, result in zip(rets, results, strict=True):
             ret.return_value = result

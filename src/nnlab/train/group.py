@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from signal import SIGINT
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -28,7 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from nnlab import plots
 from nnlab.errors import as_user_error
 from nnlab.models.modes import evaluating
-from nnlab.runs import dotted
+from nnlab.runs import RUNNING, dotted
+from nnlab.runtime import StopSignals
 from nnlab.train import task
 from nnlab.train.stack import StackedTrainer, stackable
 
@@ -181,37 +183,66 @@ def free_memory(device: torch.device) -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
-def train_prepared(jobs: list[task.Job], names: list[str], group_id: int) -> list[task.Outcome]:
+def train_prepared(jobs: list[task.Job], names: list[str], group_id: int,
+                   signals: StopSignals | None = None) -> list[task.Outcome]:
     """Train prepared jobs: together when they can, each alone otherwise (the log says why).
-    Each job's summary.json records its place: vectorized = {group, position, size}."""
-    together, outcomes = [], {}
+    Each job's summary.json records its place: vectorized = {group, position, size}. A stop
+    (Ctrl-C, SIGTERM; `signals`: the caller's handlers, else each training's own) ends the jobs
+    not trained yet `interrupted` after 0 epochs (`stopped`)."""
+    outcomes: dict[int, task.Outcome] = {}
+    try:
+        _train_prepared(jobs, names, group_id, signals, outcomes)
+    except KeyboardInterrupt:  # between two trainings
+        return stopped(jobs, outcomes, signals.exit_code if signals is not None else 128 + SIGINT)
+    return [outcomes[i] for i in range(len(jobs))]
+
+
+def _train_prepared(jobs: list[task.Job], names: list[str], group_id: int, signals,
+                    outcomes: dict[int, task.Outcome]) -> None:
+    together = []
     for position, job in enumerate(jobs):
         reason = why_alone(job, jobs[together[0]] if together else None)
         if reason is None:
             together.append(position)
         else:
             log.info("%s trains alone: %s", names[position], reason)
-            outcomes[position] = task.train([job])[0]
+            outcomes[position] = task.train([job], signals=signals)[0]
             if outcomes[position].status == "interrupted":  # the rest of the group never trains
-                rest = [i for i in range(len(jobs)) if i not in outcomes]
-                stopped = task.not_trained([jobs[i] for i in rest], outcomes[position].exit_code)
-                outcomes.update(zip(rest, stopped, strict=True))
-                return [outcomes[i] for i in range(len(jobs))]
+                outcomes.update(enumerate(stopped(jobs, outcomes, outcomes[position].exit_code)))
+                return
     if len(together) == 1:
-        outcomes[together[0]] = task.train([jobs[together[0]]])[0]
+        outcomes[together[0]] = task.train([jobs[together[0]]], signals=signals)[0]
     elif together:
         group = [jobs[i] for i in together]
         for position, job in enumerate(group):
             job.summary["vectorized"] = {"group": group_id, "position": position, "size": len(group)}
         log.info("training %d models as one stacked model on %s: %s", len(group), group[0].device,
                  ", ".join(names[i] for i in together))
-        for i, outcome in zip(together, task.train(group, trainer=stacked_trainer), strict=True):
+        for i, outcome in zip(together, task.train(group, trainer=stacked_trainer, signals=signals),
+                              strict=True):
             outcomes[i] = outcome
             if outcome.status == "diverged":
                 for logger in (log, jobs[i].log):
                     logger.warning("%s diverged (%s); it was frozen there, the others went on",
                                    names[i], outcome.failure)
-    return [outcomes[i] for i in range(len(jobs))]
+
+
+def stopped(jobs: list[task.Job], known: dict[int, task.Outcome], exit_code: int) -> list[task.Outcome]:
+    """How each prepared job ends when a stop came outside its training: its outcome when it has
+    one (`known`, or the status its summary.json already records), else, still `running`, it
+    never trained: `interrupted` after 0 epochs (task.not_trained)."""
+    out, untrained = {}, []
+    for i, job in enumerate(jobs):
+        status = job.summary.get("status")
+        if i in known:
+            out[i] = known[i]
+        elif status != RUNNING:  # trained, its record written, and stopped before it was handed back
+            out[i] = task.Outcome(status, failure=job.summary.get("error"),
+                                  exit_code=exit_code if status == "interrupted" else 0)
+        else:
+            untrained.append(i)
+    out.update(zip(untrained, task.not_trained([jobs[i] for i in untrained], exit_code), strict=True))
+    return [out[i] for i in range(len(jobs))]
 
 
 # --- a job's own log, while it trains in a group -----------------------------------------------

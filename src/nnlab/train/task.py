@@ -303,17 +303,19 @@ class Outcome:
     trained: bool = True  # False: stopped before its training began (nothing to draw or probe)
 
 
-def train(jobs: list[Job], trainer: Callable | None = None) -> list[Outcome]:
+def train(jobs: list[Job], trainer: Callable | None = None,
+          signals: StopSignals | None = None) -> list[Outcome]:
     """Train the jobs (one, or a group that `trainer(jobs)` trains as one stacked model), with
     each job's bookkeeping: metrics, checkpoints and tracker after every epoch (held together
     against Ctrl-C), and summary.json at the end, whatever the end was. The signal handlers
-    installed here are given back on every way out."""
+    installed here are given back on every way out; a caller that holds its own (`signals`: the
+    vectorized launcher, from the jobs' preparation on) keeps them."""
     cfg, start_epoch = jobs[0].cfg, jobs[0].start_epoch
     started = time.perf_counter()
     records: list[EpochRecords] = []
     outcomes: list[Outcome] | None = None
     looping = False
-    with StopSignals() as signals:
+    with contextlib.nullcontext(signals) if signals is not None else StopSignals() as signals:
         try:
             # built inside the `try`: a signal while the (stacked) trainer and the records are made
             # ends the jobs `interrupted` as one during an epoch does
