@@ -40,6 +40,8 @@ from hydra.core.utils import (
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from hydra_plugins.nnlab_launcher.sweeper import swept_keys
+
 log = logging.getLogger(__name__)
 
 
@@ -217,16 +219,6 @@ class VectorizedLauncher(Launcher):
             self.hydra_context.callbacks.on_job_end(config=ret.cfg, job_return=ret)
         if exit_code is not None:
             raise SystemExit(exit_code)
-
-
-def swept_keys(job_overrides: Sequence[Sequence[str]]) -> set[str]:
-    """The keys whose values differ between the jobs: what names a job in the log."""
-    values: dict[str, set] = {}
-    for overrides in job_overrides:
-        for override in overrides:
-            key, _, value = override.partition("=")
-            values.setdefault(key, set()).add(value)
-    return {key for key, seen in values.items() if len(seen) > 1 or len(job_overrides) == 1}
 
 
 def _record_failure(ret: JobReturn, ex: BaseException) -> None:
