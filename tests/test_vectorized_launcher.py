@@ -253,12 +253,15 @@ def test_derived_configs_are_the_ones_hydra_composes():
         jobs = [["seed=0", "optimizer.lr=0.01", "model.hidden=[8,8]"],
                 ["seed=3", "optimizer.lr=0.1", "model.hidden=[4]"],  # values only: derived
                 ["seed=3", "optimizer.lr=0.1", "model=lenet"],  # another key: Hydra composes
-                ["seed=4", "optimizer.lr=0.1", "model=deep"]]  # another group choice: Hydra composes
+                ["seed=4", "optimizer.lr=0.1", "model=deep"],  # another group choice: Hydra composes
+                ["seed=0", "early_stopping={patience:3}"],
+                ["seed=1", "early_stopping={patience:5}"],  # a dict: merged into the node by Hydra
+                ["seed=1", "early_stopping={min_delta:0.1}"]]  # (not the template's patience: 3)
         for overrides in jobs:
             derived = OmegaConf.to_container(composer.load(master, overrides))
             hydra_made = OmegaConf.to_container(loader.load_sweep_config(master, overrides))
             assert derived == hydra_made, overrides
-        assert composed == [jobs[0], jobs[2], jobs[3]]
+        assert composed == [jobs[0], jobs[2], jobs[3], jobs[4], jobs[5], jobs[6]]
     GlobalHydra.instance().clear()
 
 
@@ -356,3 +359,11 @@ def test_a_stop_while_jobs_are_prepared_ends_the_prepared_ones_interrupted(tmp_p
     assert sorted(ended) == [("0", "interrupted"), ("1", "interrupted")]  # an MLflow run ends KILLED
     report = nnlab("report", "vec", cwd=tmp_path)
     assert report.stdout.count("not run") >= 2 and "running" not in report.stdout, report.stdout
+
+
+def test_every_job_started_is_ended_for_hydras_callbacks_those_that_failed_while_prepared_too(tmp_path):
+    # monitor=val_acc: the toy has no validation split, which the job finds while it is prepared
+    sweep(tmp_path, "vec", "vectorized", *TOY, "seed=0,1", "early_stopping.monitor=val_acc,auto",
+          "+hydra.callbacks.ends._target_=job_end_counter.JobEndCounter", code=1)
+    ended = sorted((tmp_path / "job_ends.txt").read_text().splitlines())
+    assert len(ended) == 4 and sum("monitor=val_acc" in line for line in ended) == 2, ended

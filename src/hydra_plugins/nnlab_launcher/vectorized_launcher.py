@@ -159,6 +159,8 @@ class VectorizedLauncher(Launcher):
                         cap = group.max_models(ret.return_value, None)
                         log.info("max_models: %d models of this kind fit in a quarter of the free memory",
                                  cap)
+                else:  # its end is now, as Hydra's run_job would say it
+                    self.hydra_context.callbacks.on_job_end(config=ret.cfg, job_return=ret)
         return cap
 
     def _start(self, config: DictConfig) -> JobReturn:
@@ -276,7 +278,8 @@ _MISSING = object()
 def _derived(template: DictConfig, template_parsed: list[Override], parsed: list[Override],
              lines: list[str]) -> DictConfig | None:
     """`template` with the values of `parsed` where they differ, or None when only Hydra can
-    compose it (other keys, a config group, adding or deleting keys)."""
+    compose it (other keys, a config group, adding or deleting keys, a dict: Hydra merges it into
+    the node as composed without the template's own value, which the template already holds)."""
     if [o.key_or_group for o in parsed] != [o.key_or_group for o in template_parsed]:
         return None
     changes = [(new, old) for new, old in zip(parsed, template_parsed, strict=True)
@@ -285,12 +288,13 @@ def _derived(template: DictConfig, template_parsed: list[Override], parsed: list
     for new, _ in changes:
         key = new.key_or_group
         if (new.type != OverrideType.CHANGE or new.package is not None or key in choices
-                or key.startswith("hydra.") or OmegaConf.select(template, key, default=_MISSING) is _MISSING):
+                or key.startswith("hydra.") or OmegaConf.select(template, key, default=_MISSING) is _MISSING
+                or isinstance(new.value(), dict)):
             return None
     config = copy.deepcopy(template)
     with read_write(config), open_dict(config):
         for new, _ in changes:
-            OmegaConf.update(config, new.key_or_group, new.value(), merge=False)
+            OmegaConf.update(config, new.key_or_group, new.value(), merge=True)  # as Hydra does
         config.hydra.overrides.task = lines
         dirname = config.hydra.job.config.override_dirname
         config.hydra.job.override_dirname = _overrides_dirname(parsed, dirname)
