@@ -367,3 +367,21 @@ def test_every_job_started_is_ended_for_hydras_callbacks_those_that_failed_while
           "+hydra.callbacks.ends._target_=job_end_counter.JobEndCounter", code=1)
     ended = sorted((tmp_path / "job_ends.txt").read_text().splitlines())
     assert len(ended) == 4 and sum("monitor=val_acc" in line for line in ended) == 2, ended
+
+
+def test_a_large_group_keeps_the_console_short_and_says_how_it_goes(tmp_path, monkeypatch):
+    """Not a line per job prepared, not a line listing every model, but a line now and then while
+    the group trains (stdout is no terminal here: no bar); each job's own lines in its train.log."""
+    from nnlab.train import task
+
+    monkeypatch.setattr(task, "GROUP_REPORT_EVERY_S", 0.0)  # a line every epoch, for the test
+    proc = sweep(tmp_path, "vec", "vectorized", *TOY, "seed=range(12)", "progress=false")
+    console = (proc.stdout + proc.stderr).splitlines()
+    assert not [line for line in console if "MLP on spiral" in line]
+    [group] = [line for line in console if "as one stacked model" in line]
+    assert "training 12 models" in group and "(7 more)" in group and len(group) < 400, group
+    progress = [line for line in console if "models training; test_acc median" in line]
+    assert [line.split("epoch ")[1].split(":")[0] for line in progress] == ["1/3", "2/3", "3/3"]
+    for job in jobs(tmp_path / "vec").values():
+        log = (job / "train.log").read_text()
+        assert "MLP on spiral" in log and "of 12 in one stacked model" in log

@@ -185,7 +185,12 @@ class VectorizedLauncher(Launcher):
         if ret.hydra_cfg.hydra.output_subdir is not None:
             _save_yaml(ret, output_dir / str(ret.hydra_cfg.hydra.output_subdir))
         handler = group.AppendingFileHandler(output_dir / f"{ret.hydra_cfg.hydra.job.name}.log")
-        logging.getLogger().addHandler(handler)
+        root = logging.getLogger()
+        quieted = [h for h in root.handlers if isinstance(h, logging.StreamHandler)
+                   and not isinstance(h, logging.FileHandler)]
+        for console in quieted:  # a line per job prepared is the job's: its train.log has it
+            console.addFilter(_warnings_only)
+        root.addHandler(handler)
         try:
             self.hydra_context.callbacks.on_job_start(config=config, task_function=self.task_function)
             with task.preparing_only():
@@ -194,7 +199,9 @@ class VectorizedLauncher(Launcher):
         except Exception as ex:
             ret.return_value, ret.status = ex, JobStatus.FAILED
         finally:
-            logging.getLogger().removeHandler(handler)
+            root.removeHandler(handler)
+            for console in quieted:
+                console.removeFilter(_warnings_only)
         return ret
 
     def _train(self, batch: list, signals) -> list:
@@ -221,6 +228,10 @@ class VectorizedLauncher(Launcher):
             self.hydra_context.callbacks.on_job_end(config=ret.cfg, job_return=ret)
         if exit_code is not None:
             raise SystemExit(exit_code)
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 def _record_failure(ret: JobReturn, ex: BaseException) -> None:

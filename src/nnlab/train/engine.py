@@ -18,7 +18,9 @@ they were. `fit` is the one-model call, raising Diverged as it always has.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ import torch
 from tqdm.auto import tqdm
 
 from nnlab.train.steps import StepResult
+
+log = logging.getLogger("nnlab.train")
 
 
 class Diverged(Exception):
@@ -115,6 +119,8 @@ class Hooks:
     probes: Sequence = ()  # fit's one model: each gets probe.after_epoch(epoch, model)
     step_guard: Callable = contextlib.nullcontext  # each step, and each epoch's records, run inside
     progress: bool = False  # a tqdm bar over the steps
+    # without a bar (a log file, a batch job): a line for a group of models this often
+    report_every_s: float | None = None
 
 
 def train_one_epoch(learner: Learner, train_step: Callable[..., StepResult], batches, epoch: int,
@@ -239,6 +245,7 @@ def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks
     if all(ending is not None for ending in endings):
         return endings
     total_steps = len(epochs) * trainer.steps_per_epoch
+    report = _GroupReport(trainer.size, epochs, None if hooks.progress else hooks.report_every_s)
     with tqdm(total=total_steps, disable=not hooks.progress, unit="step", dynamic_ncols=True) as bar:
         for epoch in epochs:
             started = time.perf_counter()
@@ -274,9 +281,38 @@ def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks
             else:
                 bar.set_postfix({"training": f"{sum(e is None for e in endings)}/{trainer.size}"},
                                 refresh=False)
+            report.after(epoch, endings, evaluated)
             if all(ending is not None for ending in endings):
                 break
     return [ending or Ending("completed") for ending in endings]
+
+
+class _GroupReport:
+    """A console line now and then while a group of models trains without a progress bar (stdout
+    is a file, a batch job's log): how far, how many still train, and the spread of one metric
+    over the models. Per-epoch lines of each model go to its own train.log."""
+
+    def __init__(self, size: int, epochs: range, every_s: float | None):
+        self.on = size > 1 and every_s is not None and len(epochs) > 0
+        self.size, self.last_epoch, self.every_s = size, epochs[-1] if len(epochs) else 0, every_s
+        self.started = self.reported = time.perf_counter()
+
+    def after(self, epoch: int, endings: list, evaluated: dict) -> None:
+        now = time.perf_counter()
+        finished = all(ending is not None for ending in endings) or epoch == self.last_epoch
+        if not self.on or (now - self.reported < self.every_s and not finished):
+            return
+        self.reported = now
+        training = sum(ending is None for ending in endings)
+        split = "test" if "test" in evaluated else next(iter(evaluated), None)
+        spread = ""
+        if split is not None:
+            accs = [a for a in evaluated[split][1] if not math.isnan(a)]
+            if accs:
+                spread = (f"; {split}_acc median {statistics.median(accs):.4f} "
+                          f"(min {min(accs):.4f}, max {max(accs):.4f})")
+        log.info("epoch %d/%d: %d of %d models training%s; %.0f s", epoch, self.last_epoch, training,
+                 self.size, spread, now - self.started)
 
 
 def fit(learner: Learner, train_step: Callable[..., StepResult], loss_fn: Callable,

@@ -216,8 +216,10 @@ def _train_prepared(jobs: list[task.Job], names: list[str], group_id: int, signa
         group = [jobs[i] for i in together]
         for position, job in enumerate(group):
             job.summary["vectorized"] = {"group": group_id, "position": position, "size": len(group)}
+            job.log.info("trains as model %d of %d in one stacked model (group %d) on %s", position,
+                         len(group), group_id, job.device)
         log.info("training %d models as one stacked model on %s: %s", len(group), group[0].device,
-                 ", ".join(names[i] for i in together))
+                 listed([names[i] for i in together]))
         for i, outcome in zip(together, task.train(group, trainer=stacked_trainer, signals=signals),
                               strict=True):
             outcomes[i] = outcome
@@ -243,6 +245,14 @@ def stopped(jobs: list[task.Job], known: dict[int, task.Outcome], exit_code: int
             untrained.append(i)
     out.update(zip(untrained, task.not_trained([jobs[i] for i in untrained], exit_code), strict=True))
     return [out[i] for i in range(len(jobs))]
+
+
+def listed(names: list[str], most: int = 6) -> str:
+    """`names` joined, the middle of a long list left out: a group of 800 is one short line (each
+    job's train.log says it was in the group)."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join(names[:most - 2]) + f", ... ({len(names) - most + 1} more), " + names[-1]
 
 
 # --- a job's own log, while it trains in a group -----------------------------------------------

@@ -49,6 +49,10 @@ from nnlab.train.resume import (
 
 log = logging.getLogger("nnlab.train")
 
+# A group of models trained without a progress bar (stdout not a terminal) says how it goes on the
+# console this often, and after its last epoch (engine._GroupReport)
+GROUP_REPORT_EVERY_S = 15.0
+
 __all__ = ["build", "objective", "run"]  # build: for scripts and tests that want the objects
 
 
@@ -324,7 +328,8 @@ def train(jobs: list[Job], trainer: Callable | None = None,
             members = [Member(job.parts.monitor, job.parts.model, rec.on_epoch_end,
                               list(job.parts.probes.values()))
                        for job, rec in zip(jobs, records, strict=True)]
-            hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress))
+            hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress),
+                          report_every_s=GROUP_REPORT_EVERY_S)
             looping = True
             endings = train_models(trainer, members, range(start_epoch, cfg.epochs + 1), hooks)
             outcomes = [Outcome(ending.status, failure=ending.failure) for ending in endings]
