@@ -81,8 +81,15 @@ def test_plots_false_writes_no_figure_and_the_probes_data(tmp_path):
                        "dataset.download=false", "dataset.val_size=20", "model=linear", "epochs=1",
                        "probe=[confusion,misclassified]", "plots=false") == 0
     assert not list(tmp_path.rglob("*.png"))
+    assert not (tmp_path / "toy" / "plots").exists() and not (tmp_path / "images" / "plots").exists()
     for data in ("toy/boundary_snapshots.csv", "images/confusion_matrix.csv", "images/misclassified.csv"):
         assert (tmp_path / data).is_file(), data
+
+
+def test_checkpoint_false_leaves_no_checkpoints_folder(tmp_path):
+    assert nnlab_train("hydra.run.dir=run", "epochs=2", "checkpoint=false", "plots=false") == 0
+    assert (tmp_path / "run" / "metrics.csv").is_file()
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_plots_true_still_draws_them(tmp_path):

@@ -87,8 +87,9 @@ class RunFolder:
         return self.metrics_path.exists() or self.summary_path.exists()
 
     def create(self) -> None:
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        self.plots.mkdir(parents=True, exist_ok=True)
+        """The folder itself; checkpoints/ and plots/ come with their first file (plots.save), so
+        a run with checkpoint=false or plots=false has no empty folder of them."""
+        self.path.mkdir(parents=True, exist_ok=True)
 
     def append_metrics(self, *rows: dict) -> None:
         """Append rows with a single write() to an O_APPEND file, so a killed run leaves whole
@@ -134,6 +135,7 @@ class RunFolder:
         import torch
 
         path = self.checkpoints / name
+        self.checkpoints.mkdir(exist_ok=True)
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         return path
 
