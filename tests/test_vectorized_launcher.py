@@ -385,3 +385,27 @@ def test_a_large_group_keeps_the_console_short_and_says_how_it_goes(tmp_path, mo
     for job in jobs(tmp_path / "vec").values():
         log = (job / "train.log").read_text()
         assert "MLP on spiral" in log and "of 12 in one stacked model" in log
+
+
+def test_a_group_larger_than_job_figures_up_to_draws_no_figure_per_job(tmp_path):
+    big = sweep(tmp_path, "big", "vectorized", "dataset.n_samples=200", "epochs=2", "seed=0,1,2",
+                "probe=[boundary]", "hydra.launcher.job_figures_up_to=2")
+    assert "figures: the 3 jobs of this group draw none of their own" in big.stdout + big.stderr
+    for job in jobs(tmp_path / "big").values():
+        assert not list(job.rglob("*.png")) and (job / "boundary_snapshots.csv").is_file()
+        assert summary(job)["figures"].startswith("not drawn: a group of 3 jobs, more than")
+        assert "figures not drawn" in (job / "train.log").read_text()
+    assert (tmp_path / "big" / "curves.png").is_file()  # the sweep's own figures are drawn
+    sweep(tmp_path, "small", "vectorized", "dataset.n_samples=200", "epochs=2", "seed=0,1,2",
+          "hydra.launcher.job_figures_up_to=3")
+    for job in jobs(tmp_path / "small").values():
+        assert {p.name for p in (job / "plots").glob("*.png")} == {"learning_curves.png",
+                                                                   "decision_boundary.png"}
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "1.5"])
+def test_a_bad_job_figures_up_to_is_one_line(tmp_path, value):
+    proc = sweep(tmp_path, "s", "vectorized", "seed=0,1", "epochs=1",
+                 f"hydra.launcher.job_figures_up_to={value}", code=2)
+    assert proc.stderr.strip().startswith("nnlab: error: hydra.launcher.job_figures_up_to:"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()

@@ -82,6 +82,7 @@ class Job:
     summary: dict
     log: logging.Logger = log  # a job trained in a group logs to its own train.log
     tracker: object | None = None  # logger=...: metrics go there too (train/trackers.py)
+    draws_figures: bool = True  # False: plots=true, but its group is too large to draw each job's
 
     @functools.cached_property
     def resolved(self) -> dict:
@@ -136,7 +137,7 @@ def finish(job: Job, outcome: Outcome):
     code. A job stopped before it trained gets no figures: its probes would analyse an untrained
     model."""
     if outcome.trained:
-        write_figures(job.folder, job.parts, job.device, job.cfg, outcome.status)
+        write_figures(job.folder, job.parts, job.device, job.cfg, outcome.status, job.draws_figures)
     end_tracker(job, outcome.status)
     return conclude(job, outcome)
 
@@ -428,11 +429,14 @@ class EpochRecords:
 # --- after training ----------------------------------------------------------------------------
 
 
-def write_figures(folder: RunFolder, parts: Parts, device, cfg: DictConfig, status: str) -> None:
+def write_figures(folder: RunFolder, parts: Parts, device, cfg: DictConfig, status: str,
+                  allowed: bool = True) -> None:
     """Learning curves, the decision boundary and the probes' files (their figures only with
-    plots=true). Probes analyse the final model, which a diverged run does not have (NaNs)."""
-    with plots.drawing(cfg.plots):
-        if cfg.plots:
+    plots=true, and when `allowed`). Probes analyse the final model, which a diverged run does not
+    have (NaNs)."""
+    draw = bool(cfg.plots) and allowed
+    with plots.drawing(draw):
+        if draw:
             record.write_plots(folder, parts, device, cfg)
         if status != "diverged":
             for probe in parts.probes.values():
