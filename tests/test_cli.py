@@ -87,6 +87,16 @@ def test_help_follows_the_command_line_and_attack_lists_only_its_own(tmp_path):
     assert lines["attack.norm=linf"] == "linf | l2" and all(lines.values())
 
 
+def test_help_of_model_custom_names_the_class_to_give_and_the_keys_given(tmp_path):
+    lines = help_lines(nnlab("train", "model=custom", "--help", cwd=tmp_path))
+    assert lines["model._target_=???"].startswith("MODULE.NAME of your model class")
+    (tmp_path / "mine.py").write_text("import torch\nNet = torch.nn.Linear\n")
+    lines = help_lines(nnlab("train", "model=custom", "model._target_=mine.Net", "+model.width=8", "--help",
+                             cwd=tmp_path))
+    assert "model._target_=mine.Net" in lines and "model.width=8" in lines
+    assert "model._target_=nnlab.models.MLP" not in help_lines(nnlab("train", "--help", cwd=tmp_path))
+
+
 def test_runs_from_any_directory_with_default_output_folder(tmp_path):
     """The config tree ships as the package nnlab.configs: no configs/ needed in the cwd."""
     proc = nnlab("train", "epochs=2", "progress=false", cwd=tmp_path)

@@ -51,6 +51,10 @@ def command_help(command: str, cfg: DictConfig) -> str:
         node = cfg.get(group) if group in cfg else None
         if isinstance(node, DictConfig) and len(node):
             comments = _option_comments(group, choices.get(group), node)
+            if _users_class(group, node):  # model=custom: the class is the key to give
+                path = f"{group}._target_"
+                lines.append(_line(f"{path}={_typed(node._get_node('_target_'))}", comments.get(path)
+                                   or "your class or function, as MODULE.NAME"))
             for path, value in _leaves(node, group):
                 lines.append(_line(f"{path}={value}", comments.get(path)
                                    or _declared(command, path, cfg) or ""))
@@ -59,6 +63,16 @@ def command_help(command: str, cfg: DictConfig) -> str:
     for path, value in _leaves(cfg, "", skip={*groups, "hydra"}):
         lines.append(_line(f"{path}={value}", comments.get(path) or _declared(command, path, cfg) or ""))
     return "\n".join(lines)
+
+
+def _users_class(group: str, node: DictConfig) -> bool:
+    """Whether the node builds a class of the user's (not one nnlab declares), or still names none."""
+    from nnlab.schema.options import GROUPS
+
+    if "_target_" not in node.keys() or group not in GROUPS:  # (`in node`: False when it is ???)
+        return False
+    target = node._get_node("_target_")
+    return target._is_missing() or str(target._value()) not in GROUPS[group]
 
 
 def primary_groups(command: str) -> list[str]:
