@@ -141,3 +141,24 @@ def test_the_continue_command_keeps_the_overrides_and_quotes_them():
                             ["seed=range(3)", "skip_completed=false", "epochs=2"])
     assert line == ("nnlab train -m 'seed=range(3)' epochs=2 hydra/launcher=vectorized "
                     "hydra.sweep.dir=/x/s skip_completed=true")
+
+
+def test_jobs_continuing_from_different_epochs_train_as_a_stack_per_epoch(tmp_path, monkeypatch):
+    """A kill -9 leaves each job its own last.pt; here job 2 lost its checkpoints (it starts afresh)
+    and job 3 never started: jobs 0-1 go on from epoch 3, jobs 2-3 from epoch 1, two stacks."""
+    import shutil
+
+    grid = ("hydra/launcher=vectorized", "seed=0,1", "optimizer.lr=0.01,0.03", "epochs=5")
+    sweep(tmp_path, "whole", *grid)
+    interrupt_after(monkeypatch, 2)
+    sweep(tmp_path, "cut", *grid, code=128 + signal.SIGINT)
+    monkeypatch.undo()
+    shutil.rmtree(tmp_path / "cut" / "2" / "checkpoints")
+    shutil.rmtree(tmp_path / "cut" / "3")
+    proc = sweep(tmp_path, "cut", *grid, "skip_completed=true")
+    assert "a stack for each (2 from epoch 3, 2 from epoch 1)" in proc.stdout + proc.stderr
+    whole, cut = jobs(tmp_path / "whole"), per_job(jobs(tmp_path / "cut"))
+    assert whole.keys() == cut.keys()
+    for key, job in cut.items():
+        assert summary(job)["status"] == "completed" and summary(job)["vectorized"]["size"] == 2
+        pd.testing.assert_frame_equal(metrics(job), metrics(whole[key]), rtol=1e-6)

@@ -130,8 +130,6 @@ def why_alone(job: task.Job, first: task.Job | None) -> str | None:
         return "its model's parameters differ in names or shapes from the group's"
     if first is not None and job.device != first.device:
         return f"it runs on {job.device}, the group on {first.device}"
-    if first is not None and job.start_epoch != first.start_epoch:  # a continued sweep's job
-        return f"it continues from epoch {job.start_epoch}, the group from epoch {first.start_epoch}"
     return None
 
 
@@ -199,17 +197,32 @@ def train_prepared(jobs: list[task.Job], names: list[str], group_id: int,
 
 def _train_prepared(jobs: list[task.Job], names: list[str], group_id: int, signals,
                     outcomes: dict[int, task.Outcome]) -> None:
-    together = []
+    # Jobs of a continued sweep may start from different epochs (each from its own last.pt): a
+    # stack trains one epoch range, so there is a stack per first epoch.
+    stacks: dict[int, list[int]] = {}
     for position, job in enumerate(jobs):
-        reason = why_alone(job, jobs[together[0]] if together else None)
+        same_start = stacks.get(job.start_epoch)
+        reason = why_alone(job, jobs[same_start[0]] if same_start else None)
         if reason is None:
-            together.append(position)
+            stacks.setdefault(job.start_epoch, []).append(position)
         else:
             log.info("%s trains alone: %s", names[position], reason)
             outcomes[position] = task.train([job], signals=signals)[0]
             if outcomes[position].status == "interrupted":  # the rest of the group never trains
                 outcomes.update(enumerate(stopped(jobs, outcomes, outcomes[position].exit_code)))
                 return
+    if len(stacks) > 1:
+        log.info("the group's jobs continue from %d different epochs: a stack for each (%s)", len(stacks),
+                 ", ".join(f"{len(p)} from epoch {start}" for start, p in stacks.items()))
+    for together in stacks.values():
+        _train_stack(jobs, names, group_id, signals, outcomes, together)
+        if any(outcomes[i].status == "interrupted" for i in together):
+            outcomes.update(enumerate(stopped(jobs, outcomes, outcomes[together[0]].exit_code)))
+            return
+
+
+def _train_stack(jobs: list[task.Job], names: list[str], group_id: int, signals,
+                 outcomes: dict[int, task.Outcome], together: list[int]) -> None:
     if len(together) == 1:
         outcomes[together[0]] = task.train([jobs[together[0]]], signals=signals)[0]
     elif together:
