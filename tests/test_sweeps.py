@@ -31,6 +31,7 @@ def test_joblib_launcher_runs_jobs_in_parallel_and_reports(tmp_path):
     table = pd.read_csv(tmp_path / "sweep" / "report.csv")  # written when the sweep ended
     assert len(table) == 4 and set(table["status"]) == {"completed"}
     assert (tmp_path / "sweep" / "curves.png").is_file()
+    assert "ConfigStore schema" not in proc.stderr  # Hydra 1.3's notice about the config's name
 
 
 def test_sweep_prints_its_final_table_aggregated_over_the_seeds(tmp_path):
