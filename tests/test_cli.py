@@ -69,6 +69,9 @@ def test_help_lists_the_groups_and_keys_train_uses_a_line_each(tmp_path):
     assert lines["model.hidden=[16,16]"].startswith("hidden layer widths")
     assert lines["optimizer.lr=0.01"] == "a number > 0"  # no comment: what its declaration says
     assert all(lines.values()), [k for k, v in lines.items() if not v]  # a line each, none bare
+    examples = proc.stdout.split("Examples:")[1]  # the ways in a newcomer looks for
+    for way in ("hydra/launcher=vectorized", "skip_completed=true", "nnlab report"):
+        assert way in examples, way
     assert "Examples:" in proc.stdout
 
 
