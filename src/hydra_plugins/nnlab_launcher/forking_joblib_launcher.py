@@ -17,18 +17,14 @@ gives the plugin's behaviour back, and platforms without fork (macOS, Windows) u
 
 from __future__ import annotations
 
-import _thread
 import logging
 import multiprocessing
 import os
-import signal
-import sys
-import threading
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 # joblib and the plugin's _core are imported in launch(): nnlab registers this class on every
@@ -49,63 +45,12 @@ def _run_inherited(idx: int, overrides: Sequence[str]) -> bytes:
     from hydra_plugins.hydra_joblib_launcher import _core
 
     state = _INHERITED
-    if state["stopped"].is_set():  # a job was interrupted: the sweep is stopping, start no other
-        return cloudpickle.dumps(JobReturn(overrides=list(overrides), status=JobStatus.FAILED,
-                                           _return_value=KeyboardInterrupt("the sweep was stopped")))
     if state["threads"]:  # the job's cpu_threads, when set, still wins (it sets its own)
         import torch
 
         torch.set_num_threads(state["threads"])
-    try:
-        ret = _core.execute_job(idx, overrides, state["hydra_context"], state["config"],
-                                state["task_function"], state["singleton_state"])
-    except SystemExit as ex:
-        if not (isinstance(ex.code, int) and ex.code > 128):
-            raise
-        # Interrupted (the job exits 128 + the signal; its files are whole). The sweep stops: no
-        # worker starts a queued job from now on, and the launcher stops the pool (_Stopping).
-        # This worker ends here: the pool's own SIGTERM may have come while the job was already
-        # stopping on one, and been taken as that one; waiting for work, it would never end.
-        state["stopped"].set()
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(ex.code)
-    return cloudpickle.dumps(ret)
-
-
-class _Stopping:
-    """In the launcher, while the pool works: once a job was interrupted (`stopped`) by a signal
-    that reached its worker alone, stop the whole pool as Ctrl-C would (that job's result will
-    never come: its worker ended). A signal to the whole group (Ctrl-C, SIGTERM) stops the
-    launcher by itself, first: then this does nothing."""
-
-    def __init__(self, stopped, signals):
-        self.stopped, self.signals, self.done = stopped, signals, False
-        self.thread = threading.Thread(target=self._watch, daemon=True, name="nnlab-sweep-stop")
-        self.thread.start()
-
-    def _watch(self) -> None:
-        self.stopped.wait()
-        if not self.done and self.signals.received is None:
-            _thread.interrupt_main()  # as SIGINT to this process: the launcher's StopSignals
-
-    def close(self) -> None:
-        self.done = True
-        self.stopped.set()
-        self.thread.join()
-
-
-def _default_signals_in_worker() -> None:
-    """In a worker just forked by the launcher: SIGINT and SIGTERM as in a fresh process, not the
-    launcher's handlers (which turn them into KeyboardInterrupt to stop the pool): an idle worker
-    that the pool terminates must end at once. A job installs its own while it trains."""
-    if _INHERITED:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-os.register_at_fork(after_in_child=_default_signals_in_worker)
+    return cloudpickle.dumps(_core.execute_job(idx, overrides, state["hydra_context"], state["config"],
+                                               state["task_function"], state["singleton_state"]))
 
 
 def threads_per_worker(n_jobs, n_tasks: int) -> int | None:
@@ -157,25 +102,12 @@ class ForkingJoblibLauncher(JoblibLauncher):
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
 
-        from nnlab.runtime import StopSignals
-
-        stopped = multiprocessing.get_context("fork").Event()  # shared by the forked workers
         _INHERITED.update(hydra_context=self.hydra_context, config=self.config,
                           task_function=self.task_function, singleton_state=Singleton.get_state(),
-                          threads=threads_per_worker(joblib_cfg.get("n_jobs"), len(job_overrides)),
-                          stopped=stopped)
+                          threads=threads_per_worker(joblib_cfg.get("n_jobs"), len(job_overrides)))
         try:
-            # SIGTERM too stops the pool here (its workers end their jobs `interrupted`), instead
-            # of killing this process and leaving the workers to run the queued jobs on their own
-            with StopSignals() as signals:
-                stopping = _Stopping(stopped, signals)
-                try:
-                    runs = Parallel(**joblib_cfg)(delayed(_run_inherited)(initial_job_idx + idx, overrides)
-                                                  for idx, overrides in enumerate(job_overrides))
-                finally:
-                    stopping.close()
-        except KeyboardInterrupt:
-            raise SystemExit(signals.exit_code) from None
+            runs = Parallel(**joblib_cfg)(delayed(_run_inherited)(initial_job_idx + idx, overrides)
+                                          for idx, overrides in enumerate(job_overrides))
         finally:
             _INHERITED.clear()
         return [cloudpickle.loads(run) for run in runs]

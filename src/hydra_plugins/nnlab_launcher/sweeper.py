@@ -14,6 +14,7 @@ before the first one is launched, whatever the launcher.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,8 +75,11 @@ class NnlabSweeper(BasicSweeper):
                 first += len(batch)
                 returns.append(results)
         except BaseException as ex:
-            if _interrupted(ex):
-                self._say_how_to_continue(arguments, sweep_dir)
+            if not _interrupted(ex):
+                raise
+            self._say_how_to_continue(arguments, sweep_dir)
+            if isinstance(ex, KeyboardInterrupt):  # (joblib's launcher): an exit, not a traceback
+                raise SystemExit(128 + signal.SIGINT) from None
             raise
         return returns
 
