@@ -29,17 +29,17 @@ output under its status. Collecting the jobs lives in jobs.py.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from nnlab.errors import UserError, choice_error, die
 from nnlab.report import aggregate as agg
-from nnlab.report.differences import Differences, differences
+from nnlab.report.differences import differences
 from nnlab.report.jobs import Job, collect_jobs, levels, recorded_metrics
 from nnlab.report.markdown import METRICS, console_summary, markdown, md_table  # noqa: F401 (md_table: scripts use it)
-from nnlab.report.population import Threshold, parse_threshold, shares
+from nnlab.report.population import parse_threshold, shares
+from nnlab.report.result import Report
 from nnlab.runs import CSV_FLOAT_FORMAT
 
 USAGE = ("nnlab report PATH... [--out DIR] [--metric NAME] [--columns KEY] [--aggregate KEY|none] "
@@ -53,29 +53,6 @@ EXAMPLES = """examples:
 # --out names a folder; a name with one of these endings is surely meant as a file (`--out x.tex`)
 FILE_ENDINGS = (".tex", ".md", ".csv", ".png", ".pdf", ".svg", ".txt", ".json", ".html", ".htm",
                 ".jpg", ".jpeg", ".yaml", ".yml", ".xlsx")
-
-
-@dataclass
-class Report:
-    table: pd.DataFrame  # report.csv
-    swept: list[str]  # the pivot's axes: a key per set of keys that differ together (--columns last)
-    constant: dict[str, str]  # keys typed in every job, with the same value in all
-    panels: list[tuple[int, int, str]]  # curves.png: (row, column, title) per panel
-    out: Path
-    aggregate: str | None = None  # the swept key averaged over, if any
-    aggregated: pd.DataFrame | None = None  # report_aggregated.csv, a row per group
-    groups: list[agg.Group] = field(default_factory=list)  # the jobs of each aggregated row
-    probes: list = field(default_factory=list)  # probes.Overlay per probe_<name>.png written
-    differences: Differences | None = None  # every key that differs, and which go together
-    threshold: Threshold | None = None  # --threshold
-    shares: pd.DataFrame | None = None  # report_threshold.csv: a row per combination of `keys`
-    distribution: bool = False  # distribution.png written
-    latex: bool = False  # report.tex written
-
-    @property
-    def keys(self) -> list[str]:
-        """The pivot's keys: rows all but the last, columns the last; the aggregated one is not."""
-        return [k for k in self.swept if k != self.aggregate]
 
 
 def main(argv: list[str]) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from nnlab.report.markdown import Table, distribution_table, pivot_table, threshold_heading, threshold_table
 
 if TYPE_CHECKING:
-    from nnlab.report.command import Report
+    from nnlab.report.result import Report
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",

@@ -17,7 +17,7 @@ from nnlab.report import aggregate as agg
 from nnlab.report.jobs import OK_STATUSES, levels, rank, value
 
 if TYPE_CHECKING:
-    from nnlab.report.command import Report
+    from nnlab.report.result import Report
 
 SPLITS = ("train", "val", "test")
 METRICS = [f"{split}_{kind}" for split in SPLITS for kind in ("loss", "acc")]
