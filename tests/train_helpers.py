@@ -13,6 +13,7 @@ import torch
 from nnlab import cli
 from nnlab.data.formats import write_idx_dataset
 from nnlab.runs import RunFolder
+from nnlab.train.group_metrics import GroupMetrics
 
 
 @pytest.fixture(autouse=True)
@@ -35,16 +36,23 @@ def nnlab_train(*args: str) -> int:
 
 
 def interrupt_after(monkeypatch, epoch: int, sig: int = signal.SIGINT) -> None:
-    """Send this process `sig` (a real signal) while epoch `epoch`'s metrics row is being written,
-    as a Ctrl-C landing at that moment would: the run stops after that epoch."""
-    append = RunFolder.append_metrics
+    """Send this process `sig` (a real signal) while epoch `epoch`'s metrics row is being written
+    (a run's own) or recorded (a group's, written in bulk later), as a Ctrl-C landing at that
+    moment would: the run stops after that epoch."""
+    append, record = RunFolder.append_metrics, GroupMetrics.after_epoch
 
     def append_then_signal(self, *rows):
         append(self, *rows)
         if any(row["epoch"] == epoch for row in rows):
             signal.raise_signal(sig)
 
+    def record_then_signal(self, at, *args):
+        record(self, at, *args)
+        if at == epoch:
+            signal.raise_signal(sig)
+
     monkeypatch.setattr(RunFolder, "append_metrics", append_then_signal)
+    monkeypatch.setattr(GroupMetrics, "after_epoch", record_then_signal)
 
 
 def fake_mnist(root: Path, n_train: int = 120, n_test: int = 40) -> Path:

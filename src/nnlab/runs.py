@@ -96,12 +96,17 @@ class RunFolder:
         rows only (and the header comes with the first row)."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, restval="", lineterminator="\n")
-        if not self.metrics_path.exists():
-            writer.writeheader()
         writer.writerows({k: _fmt(row.get(k)) for k in METRIC_COLUMNS} for row in rows)
+        self.append_metrics_lines(buf.getvalue())
+
+    def append_metrics_lines(self, text: str) -> None:
+        """Append whole metrics.csv lines (METRIC_COLUMNS, already formatted) with one write(),
+        the header first when the file is new."""
+        if not self.metrics_path.exists():
+            text = ",".join(METRIC_COLUMNS) + "\n" + text
         fd = os.open(self.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, buf.getvalue().encode())
+            os.write(fd, text.encode())
         finally:
             os.close(fd)
 

@@ -152,6 +152,7 @@ class VectorizedLauncher(Launcher):
         `batch` as (prepared job, its JobReturn); the cap, set from the first job's size when null.
         A signal waits until the job being prepared is whole and in `batch`."""
         from nnlab.train import group, task
+        from nnlab.train.job_log import own_log
 
         while pending and (cap is None or len(batch) < cap):
             position = pending.pop(0)
@@ -160,8 +161,8 @@ class VectorizedLauncher(Launcher):
                 # else it was skipped (skip_completed), or failed and was recorded as failed
                 if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, task.Job):
                     hydra = ret.hydra_cfg.hydra  # from here on, the job logs to its own file only
-                    ret.return_value.log = group.own_log(ret.return_value, hydra.job.num,
-                                                         f"{hydra.job.name}.log")
+                    ret.return_value.log = own_log(ret.return_value.folder.path / f"{hydra.job.name}.log",
+                                                   hydra.job.num)
                     batch.append((ret.return_value, ret))
                     if cap is None:
                         cap = group.max_models(ret.return_value, None)
@@ -176,7 +177,8 @@ class VectorizedLauncher(Launcher):
         its per-job costs cut (a group may hold a thousand jobs): the job's config is this
         launcher's own, so it is not copied; .hydra/*.yaml are written by libyaml; the job's log
         lines reach its train.log through a handler held for the call, not a logging set-up."""
-        from nnlab.train import group, task
+        from nnlab.train import task
+        from nnlab.train.job_log import AppendingFileHandler
 
         hydra_config = HydraConfig.instance()
         hydra_config.set_config(config)
@@ -192,7 +194,7 @@ class VectorizedLauncher(Launcher):
         output_dir.mkdir(parents=True, exist_ok=True)
         if ret.hydra_cfg.hydra.output_subdir is not None:
             _save_yaml(ret, output_dir / str(ret.hydra_cfg.hydra.output_subdir))
-        handler = group.AppendingFileHandler(output_dir / f"{ret.hydra_cfg.hydra.job.name}.log")
+        handler = AppendingFileHandler(output_dir / f"{ret.hydra_cfg.hydra.job.name}.log")
         root = logging.getLogger()
         quieted = [h for h in root.handlers if isinstance(h, logging.StreamHandler)
                    and not isinstance(h, logging.FileHandler)]

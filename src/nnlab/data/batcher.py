@@ -30,7 +30,9 @@ class TensorBatcher:
             self.x = split.x.pin_memory() if device.type == "cuda" else split.x
         self.y = split.y.to(device)
         self.batch_size = int(batch_size)
-        self.shuffle = shuffle
+        # One batch holding the whole split is the same batch in any order (full-batch gradient
+        # descent): no permutation to draw, which a thousand XOR models did a million times.
+        self.shuffle = shuffle and self.batch_size < len(self.y)
         self.augment = augment if augment is not None and augment.active else None
         self.generator = torch.Generator().manual_seed(seed)
 

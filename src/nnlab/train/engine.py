@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
+from nnlab.train.monitors import Monitor, Monitors
 from nnlab.train.steps import StepResult
 
 log = logging.getLogger("nnlab.train")
@@ -40,40 +40,6 @@ class Diverged(Exception):
     def __init__(self, epoch: int, step: int, value: float):
         super().__init__(f"training loss became {value} at epoch {epoch}, step {step}")
         self.epoch, self.step, self.value = epoch, step, value
-
-
-@dataclass
-class Monitor:
-    """Tracks the best value of one metric; says when to stop early."""
-
-    metric: str
-    patience: int | None = None
-    min_delta: float = 0.0
-    best: float | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.metric.endswith("acc")
-
-    def update(self, epoch: int, value: float) -> bool:
-        """Record this epoch's value; True if it is the best so far."""
-        sign = 1.0 if self.higher_is_better else -1.0
-        if math.isnan(value):
-            improved = False  # a NaN is never the best, and must not become the bar to beat
-        else:
-            improved = (self.best is None or math.isnan(self.best)
-                        or sign * (value - self.best) > self.min_delta)
-        if improved:
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-        else:
-            self.bad_epochs += 1
-        return improved
-
-    @property
-    def should_stop(self) -> bool:
-        return self.patience is not None and self.bad_epochs >= self.patience
 
 
 @torch.no_grad()
@@ -175,11 +141,19 @@ class Member:
 
 @dataclass
 class EpochResult:
-    """One training pass, per model: mean loss and accuracy, and the models that diverged in it."""
+    """One training pass, per model: mean loss and accuracy ([M] tensors, float64 on the CPU), and
+    the models that diverged in it."""
 
-    loss: list[float]
-    acc: list[float]
+    loss: torch.Tensor
+    acc: torch.Tensor
     diverged: dict[int, Diverged] = field(default_factory=dict)
+
+
+def per_model(values) -> torch.Tensor:
+    """[M] float64 on the CPU: how the loop holds one number per model (a float's exact value)."""
+    if torch.is_tensor(values):
+        return values.detach().to("cpu", torch.float64)
+    return torch.tensor(values, dtype=torch.float64)
 
 
 class SoloTrainer:
@@ -199,22 +173,22 @@ class SoloTrainer:
     def steps_per_epoch(self) -> int:
         return len(self.batches.train)
 
-    def lrs(self) -> list[float]:
-        return [self.learner.optimizer.param_groups[0]["lr"]]
+    def lrs(self) -> torch.Tensor:
+        return per_model([self.learner.optimizer.param_groups[0]["lr"]])
 
     def train_epoch(self, epoch: int, step_guard, bar) -> EpochResult:
         try:
             loss, acc = train_one_epoch(self.learner, self.train_step, self.batches.train, epoch,
                                         step_guard, bar)
         except Diverged as ex:
-            return EpochResult([math.nan], [math.nan], {0: ex})
-        return EpochResult([loss], [acc])
+            return EpochResult(per_model([math.nan]), per_model([math.nan]), {0: ex})
+        return EpochResult(per_model([loss]), per_model([acc]))
 
-    def evaluate(self) -> dict[str, tuple[list[float], list[float]]]:
+    def evaluate(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         out = {}
         for name, split_batches in self.batches.evaluate.items():
             loss, acc = evaluate(self.learner.model, split_batches, self.loss_fn)
-            out[name] = ([loss], [acc])
+            out[name] = (per_model([loss]), per_model([acc]))
         return out
 
     def schedule(self) -> None:
@@ -225,66 +199,96 @@ class SoloTrainer:
         pass  # the loop simply ends: nothing else trains
 
 
-def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks | None = None
-                 ) -> list[Ending]:
+def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks | None = None,
+                 records=None) -> list[Ending]:
     """The loop: train `trainer`'s models over `epochs` (e.g. range(1, 11), or range(k + 1, 11) to
     continue after epoch k); returns each model's Ending.
 
     Per epoch: one training pass, then (for the models still training) an evaluation of every
-    other split, the schedule's step, each model's row, monitor, probes and `on_epoch_end`. A
-    model that diverges or stops early is retired and the others go on; the loop ends when none
-    trains. The epoch's records of all models are written inside one `step_guard()`, so a Ctrl-C
-    leaves every model with the same epochs recorded.
+    other split, the schedule's step, the monitors, and the epoch's records: `records` (a group's
+    bookkeeping, `records.after_epoch(epoch, values, training, improved)` with [M] tensors), then
+    each member's probes and `on_epoch_end(row, improved)` for the members that have them. The
+    work per epoch grows with M only for those members. A model that diverges or stops early is
+    retired and the others go on; the loop ends when none trains. The epoch's records of all
+    models are written inside one `step_guard()`, so a Ctrl-C leaves every model with the same
+    epochs recorded.
     """
     hooks = hooks or Hooks()
-    endings: list[Ending | None] = [None] * trainer.size
-    for i, member in enumerate(members):
-        if member.monitor.should_stop:  # resumed from the epoch its patience ran out: it stopped
-            endings[i] = Ending("early_stopped")  # there, and trains no epoch more
-            trainer.retire(i)
-    if all(ending is not None for ending in endings):
+    size = trainer.size
+    monitors = Monitors([member.monitor for member in members])
+    endings: list[Ending | None] = [None] * size
+    training = torch.ones(size, dtype=torch.bool)
+    for i in monitors.should_stop().nonzero().flatten().tolist():
+        endings[i] = Ending("early_stopped")  # resumed from the epoch its patience ran out: it
+        training[i] = False  # stopped there, and trains no epoch more
+        trainer.retire(i)
+    if not bool(training.any()):
         return endings
+    own_work = [i for i, m in enumerate(members) if m.probes or m.on_epoch_end not in (None, _nothing)]
     total_steps = len(epochs) * trainer.steps_per_epoch
-    report = _GroupReport(trainer.size, epochs, None if hooks.progress else hooks.report_every_s)
-    with tqdm(total=total_steps, disable=not hooks.progress, unit="step", dynamic_ncols=True) as bar:
-        for epoch in epochs:
-            started = time.perf_counter()
-            bar.set_description(f"epoch {epoch}/{epochs[-1]}")
-            lrs = trainer.lrs()  # the rates this epoch trains with
-            result = trainer.train_epoch(epoch, hooks.step_guard, bar)
-            for index, failure in result.diverged.items():
-                endings[index] = Ending("diverged", failure)
-                trainer.retire(index)
-            training = [i for i, ending in enumerate(endings) if ending is None]
-            if not training:
-                break
-            evaluated = trainer.evaluate()
-            trainer.schedule()
-            seconds = time.perf_counter() - started
-            with hooks.step_guard():
-                for i in training:
-                    row = {"epoch": epoch, "train_loss": result.loss[i], "train_acc": result.acc[i]}
-                    for name, (losses, accs) in evaluated.items():
-                        row[f"{name}_loss"], row[f"{name}_acc"] = losses[i], accs[i]
-                    row["lr"], row["seconds"] = lrs[i], seconds
-                    member = members[i]
-                    improved = member.monitor.update(epoch, row[member.monitor.metric])
-                    for probe in member.probes:
-                        probe.after_epoch(epoch, member.model)
-                    member.on_epoch_end(row, improved)
-                    if member.monitor.should_stop:
+    report = _GroupReport(size, epochs, None if hooks.progress else hooks.report_every_s)
+    try:
+        with tqdm(total=total_steps, disable=not hooks.progress, unit="step", dynamic_ncols=True) as bar:
+            for epoch in epochs:
+                started = time.perf_counter()
+                bar.set_description(f"epoch {epoch}/{epochs[-1]}")
+                lrs = trainer.lrs()  # the rates this epoch trains with
+                result = trainer.train_epoch(epoch, hooks.step_guard, bar)
+                for index, failure in result.diverged.items():
+                    endings[index] = Ending("diverged", failure)
+                    training[index] = False
+                    trainer.retire(index)
+                if not bool(training.any()):
+                    break
+                evaluated = trainer.evaluate()
+                trainer.schedule()
+                # a group's epoch is shared: each model's row holds its share of the time
+                seconds = (time.perf_counter() - started) / size
+                values = {"train_loss": result.loss, "train_acc": result.acc}
+                for name, (losses, accs) in evaluated.items():
+                    values[f"{name}_loss"], values[f"{name}_acc"] = losses, accs
+                values["lr"], values["seconds"] = lrs, torch.full((size,), seconds, dtype=torch.float64)
+                with hooks.step_guard():
+                    improved = monitors.update(epoch, values[monitors.metric], training)
+                    if records is not None:
+                        records.after_epoch(epoch, values, training, improved)
+                    if own_work:
+                        _each_member(epoch, members, own_work, values, training, improved, monitors)
+                    for i in (monitors.should_stop() & training).nonzero().flatten().tolist():
                         endings[i] = Ending("early_stopped")
+                        training[i] = False
                         trainer.retire(i)
-            if trainer.size == 1:
-                bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "acc"))
-                                 and not math.isnan(v)}, refresh=False)
-            else:
-                bar.set_postfix({"training": f"{sum(e is None for e in endings)}/{trainer.size}"},
-                                refresh=False)
-            report.after(epoch, endings, evaluated)
-            if all(ending is not None for ending in endings):
-                break
+                bar.set_postfix(_postfix(values, training, size), refresh=False)
+                report.after(epoch, training, evaluated)
+                if not bool(training.any()):
+                    break
+    finally:
+        monitors.sync()  # what the runs' summaries and last checkpoints read
     return [ending or Ending("completed") for ending in endings]
+
+
+def _each_member(epoch: int, members: Sequence[Member], indices: list[int], values: dict,
+                 training: torch.Tensor, improved: torch.Tensor, monitors: Monitors) -> None:
+    """Probes and `on_epoch_end(row, improved)` of the members that have them, in order."""
+    monitors.sync(indices)  # a checkpoint written now holds each monitor as of this epoch
+    columns = {key: column.tolist() for key, column in values.items()}
+    active, best = training.tolist(), improved.tolist()
+    for i in indices:
+        if not active[i]:
+            continue
+        member = members[i]
+        for probe in member.probes:
+            probe.after_epoch(epoch, member.model)
+        if member.on_epoch_end is not None:
+            member.on_epoch_end({"epoch": epoch, **{key: column[i] for key, column in columns.items()}},
+                                best[i])
+
+
+def _postfix(values: dict, training: torch.Tensor, size: int) -> dict:
+    if size == 1:
+        return {k: f"{float(v[0]):.3f}" for k, v in values.items()
+                if k.endswith(("loss", "acc")) and not math.isnan(float(v[0]))}
+    return {"training": f"{int(training.sum())}/{size}"}
 
 
 class _GroupReport:
@@ -297,22 +301,22 @@ class _GroupReport:
         self.size, self.last_epoch, self.every_s = size, epochs[-1] if len(epochs) else 0, every_s
         self.started = self.reported = time.perf_counter()
 
-    def after(self, epoch: int, endings: list, evaluated: dict) -> None:
+    def after(self, epoch: int, training: torch.Tensor, evaluated: dict) -> None:
         now = time.perf_counter()
-        finished = all(ending is not None for ending in endings) or epoch == self.last_epoch
+        finished = not bool(training.any()) or epoch == self.last_epoch
         if not self.on or (now - self.reported < self.every_s and not finished):
             return
         self.reported = now
-        training = sum(ending is None for ending in endings)
         split = "test" if "test" in evaluated else next(iter(evaluated), None)
         spread = ""
         if split is not None:
-            accs = [a for a in evaluated[split][1] if not math.isnan(a)]
-            if accs:
-                spread = (f"; {split}_acc median {statistics.median(accs):.4f} "
-                          f"(min {min(accs):.4f}, max {max(accs):.4f})")
-        log.info("epoch %d/%d: %d of %d models training%s; %.0f s", epoch, self.last_epoch, training,
-                 self.size, spread, now - self.started)
+            accs = evaluated[split][1]
+            accs = accs[~accs.isnan()]
+            if len(accs):
+                spread = (f"; {split}_acc median {float(accs.quantile(0.5)):.4f} "
+                          f"(min {float(accs.min()):.4f}, max {float(accs.max()):.4f})")
+        log.info("epoch %d/%d: %d of %d models training%s; %.0f s", epoch, self.last_epoch,
+                 int(training.sum()), self.size, spread, now - self.started)
 
 
 def fit(learner: Learner, train_step: Callable[..., StepResult], loss_fn: Callable,

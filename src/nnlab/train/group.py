@@ -20,7 +20,6 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from signal import SIGINT
 
 import torch
@@ -266,38 +265,6 @@ def listed(names: list[str], most: int = 6) -> str:
     if len(names) <= most:
         return ", ".join(names)
     return ", ".join(names[:most - 2]) + f", ... ({len(names) - most + 1} more), " + names[-1]
-
-
-# --- a job's own log, while it trains in a group -----------------------------------------------
-
-
-class AppendingFileHandler(logging.Handler):
-    """Appends each record to a file, opening it only for that write: a group of a thousand jobs
-    must not hold a thousand files open."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = path
-        self.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            with open(self.path, "a") as f:
-                f.write(self.format(record) + "\n")
-        except Exception:
-            self.handleError(record)
-
-
-def own_log(job: task.Job, number: int, filename: str = "train.log") -> logging.Logger:
-    """A logger writing to the job's train.log only (Hydra's file handler follows the last job
-    prepared, and the console gets the group's lines instead of every job's)."""
-    logger = logging.getLogger(f"nnlab.train.job{number}")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    logger.addHandler(AppendingFileHandler(job.folder.path / filename))
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    return logger
 
 
 def finish_each(jobs: list[task.Job], outcomes: list[task.Outcome],

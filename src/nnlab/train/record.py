@@ -41,18 +41,23 @@ def summary_at_start(summary: dict, folder: RunFolder, cfg: DictConfig, parts: P
     }
 
 
-def results(folder: RunFolder, monitor: Monitor, status: str, seconds: float) -> dict:
-    """summary.json's closing fields, from metrics.csv as written."""
-    rows = folder.read_metrics_rows()
-    by_epoch = {int(r["epoch"]): _numbers(r) for r in rows}
+def results(folder: RunFolder, monitor: Monitor, status: str, seconds: float,
+            written: dict | None = None) -> dict:
+    """summary.json's closing fields, from metrics.csv as written (or, for a job of a group,
+    `written`: its epochs_completed, final and best rows, as GroupMetrics.closing gives them)."""
+    if written is None:
+        rows = folder.read_metrics_rows()
+        by_epoch = {int(r["epoch"]): _numbers(r) for r in rows}
+        written = {"epochs_completed": len(rows), "final": _numbers(rows[-1]) if rows else {},
+                   "best": by_epoch.get(monitor.best_epoch, {})}
     return {
         "status": status,
         "ended_at": now(),
         "wall_time_s": round(seconds, 3),
-        "epochs_completed": len(rows),
+        "epochs_completed": written["epochs_completed"],
         "best_epoch": monitor.best_epoch or None,
-        "final": _numbers(rows[-1]) if rows else {},
-        "best": by_epoch.get(monitor.best_epoch, {}),
+        "final": written["final"],
+        "best": written["best"],
     }
 
 

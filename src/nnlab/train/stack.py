@@ -34,7 +34,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from nnlab.data.dataset import pixels
-from nnlab.train.engine import Batches, Diverged, EpochResult, Learner
+from nnlab.train.engine import Batches, Diverged, EpochResult, Learner, per_model
 
 
 class StackedTrainer:
@@ -62,6 +62,7 @@ class StackedTrainer:
         self.l1 = self._per_model(l1)
         self.any_l1 = any(l1)
 
+        self._lrs = None  # the jobs' rates, until a schedule moves them (lrs)
         self.alive = torch.ones(self.size, dtype=torch.bool, device=self.device)  # still training
         self.retired: set[int] = set()
         self.train_split = _StackedSplit([b.train for b in batches])
@@ -91,12 +92,15 @@ class StackedTrainer:
 
     # --- what train_models asks ----------------------------------------------------------------
 
-    def lrs(self) -> list[float]:
-        return [opt.param_groups[0]["lr"] for opt in self.optimizers]
+    def lrs(self) -> torch.Tensor:
+        """[M] float64: each job's rate, read from its own optimizer when its schedule moved it."""
+        if self._lrs is None:
+            self._lrs = per_model([opt.param_groups[0]["lr"] for opt in self.optimizers])
+        return self._lrs
 
     def train_epoch(self, epoch: int, step_guard, bar) -> EpochResult:
         self.base.train()
-        lr = self._per_model(self.lrs())
+        lr = self.lrs().to(self.device, torch.float32)
         orders = self.train_split.epoch_orders()
         step_losses = torch.zeros(self.steps_per_epoch, self.size, device=self.device)
         loss_sum = torch.zeros(self.size, device=self.device)
@@ -116,11 +120,11 @@ class StackedTrainer:
             seen += y.shape[1]
             if bar is not None:
                 bar.update(1)
-        return EpochResult((loss_sum / seen).tolist(), (correct / seen).tolist(),
+        return EpochResult(per_model(loss_sum / seen), per_model(correct / seen),
                            self._diverged(epoch, step_losses))
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, tuple[list[float], list[float]]]:
+    def evaluate(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         self.base.eval()
         out = {}
         for name, split in self.eval_splits.items():
@@ -130,7 +134,7 @@ class StackedTrainer:
                 logits = self._forward[shared](self.params, self.buffers, x)
                 loss_sum += self._loss[shared](logits, y) * y.shape[-1]
                 correct += (logits.argmax(-1) == y).sum(-1)
-            out[name] = ((loss_sum / split.n).tolist(), (correct / split.n).tolist())
+            out[name] = (per_model(loss_sum / split.n), per_model(correct / split.n))
         return out
 
     def schedule(self) -> None:
@@ -140,6 +144,7 @@ class StackedTrainer:
             for index, learner in enumerate(self.learners):
                 if learner.scheduler is not None and index not in self.retired:
                     learner.scheduler.step()
+                    self._lrs = None  # read again
 
     def retire(self, index: int) -> None:
         self.retired.add(index)

@@ -31,16 +31,17 @@ from omegaconf import DictConfig, OmegaConf
 from nnlab import plots
 from nnlab.errors import UserError
 from nnlab.probes import ProbeContext
-from nnlab.runs import CheckpointWriter, MetricsWriter, RunFolder, is_finished
+from nnlab.runs import RunFolder, is_finished
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 from nnlab.train import record
 from nnlab.train.build import Parts, build
 from nnlab.train.continuation import RESUMABLE
 from nnlab.train.engine import Hooks, Member, SoloTrainer, train_models
+from nnlab.train.group_metrics import GroupMetrics
+from nnlab.train.records import EpochRecords, log_every
 from nnlab.train.resume import (
     check_epochs_left,
     check_resumable,
-    checkpoint_state,
     cut_metrics_back,
     load_last_state,
     restore,
@@ -312,12 +313,15 @@ def train(jobs: list[Job], trainer: Callable | None = None,
           signals: StopSignals | None = None) -> list[Outcome]:
     """Train the jobs (one, or a group that `trainer(jobs)` trains as one stacked model), with
     each job's bookkeeping: metrics, checkpoints and tracker after every epoch (held together
-    against Ctrl-C), and summary.json at the end, whatever the end was. The signal handlers
-    installed here are given back on every way out; a caller that holds its own (`signals`: the
-    vectorized launcher, from the jobs' preparation on) keeps them."""
+    against Ctrl-C; a group's metrics as tensors, written in bulk: train/group_metrics.py), and
+    summary.json at the end, whatever the end was. The signal handlers installed here are given
+    back on every way out; a caller that holds its own (`signals`: the vectorized launcher, from
+    the jobs' preparation on) keeps them."""
     cfg, start_epoch = jobs[0].cfg, jobs[0].start_epoch
+    epochs = range(start_epoch, cfg.epochs + 1)
     started = time.perf_counter()
     records: list[EpochRecords] = []
+    metrics: GroupMetrics | None = None
     outcomes: list[Outcome] | None = None
     looping = False
     with contextlib.nullcontext(signals) if signals is not None else StopSignals() as signals:
@@ -325,14 +329,16 @@ def train(jobs: list[Job], trainer: Callable | None = None,
             # built inside the `try`: a signal while the (stacked) trainer and the records are made
             # ends the jobs `interrupted` as one during an epoch does
             trainer = trainer(jobs) if trainer is not None else solo_trainer(jobs[0])
-            records = [EpochRecords(job, trainer, index) for index, job in enumerate(jobs)]
-            members = [Member(job.parts.monitor, job.parts.model, rec.on_epoch_end,
-                              list(job.parts.probes.values()))
+            if len(jobs) > 1:
+                metrics = GroupMetrics(jobs, epochs, log_every(cfg))
+            records = [EpochRecords(job, trainer, index, metrics) for index, job in enumerate(jobs)]
+            members = [Member(job.parts.monitor, job.parts.model,
+                              rec.on_epoch_end if rec.per_epoch else None, list(job.parts.probes.values()))
                        for job, rec in zip(jobs, records, strict=True)]
             hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress),
                           report_every_s=GROUP_REPORT_EVERY_S)
             looping = True
-            endings = train_models(trainer, members, range(start_epoch, cfg.epochs + 1), hooks)
+            endings = train_models(trainer, members, epochs, hooks, records=metrics)
             outcomes = [Outcome(ending.status, failure=ending.failure) for ending in endings]
         except KeyboardInterrupt:
             outcomes = [Outcome("interrupted", exit_code=signals.exit_code, trained=looping) for _ in jobs]
@@ -344,21 +350,24 @@ def train(jobs: list[Job], trainer: Callable | None = None,
                 for rec in records:
                     rec.close()
                 if outcomes is not None:
-                    write_results(jobs, records, outcomes, time.perf_counter() - started)
+                    write_results(jobs, records, outcomes, time.perf_counter() - started, metrics)
     return outcomes
 
 
 def write_results(jobs: list[Job], records: list[EpochRecords], outcomes: list[Outcome],
-                  seconds: float) -> None:
+                  seconds: float, metrics: GroupMetrics | None = None) -> None:
     """Each job's summary.json at the end: how it ended, its metrics, its time. `records` is
     empty when the jobs were stopped before their records were made."""
+    if metrics is not None:
+        metrics.flush()
     for index, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
         if index < len(records):
             records[index].flush()
         # a group's time is the group's: each job records its share (a report summing the
         # jobs' times counts it once) and the group's whole time under `vectorized`
+        closing = metrics.closing(index) if metrics is not None else None
         job.summary.update(record.results(job.folder, job.parts.monitor, outcome.status,
-                                          seconds / len(jobs)))
+                                          seconds / len(jobs), closing))
         if len(jobs) > 1:
             job.summary.setdefault("vectorized", {})["group_wall_time_s"] = round(seconds, 3)
         if outcome.failure is not None:
@@ -379,51 +388,6 @@ def not_trained(jobs: list[Job], exit_code: int) -> list[Outcome]:
 def solo_trainer(job: Job) -> SoloTrainer:
     parts = job.parts
     return SoloTrainer(parts.learner, parts.train_step, parts.loss_fn, parts.batches)
-
-
-class EpochRecords:
-    """What one job writes after each epoch: its metrics row, its tracker, its checkpoints (the
-    model's and optimizer's states as `trainer.saved_state(index)` gives them, when it can), and a
-    log line now and then."""
-
-    def __init__(self, job: Job, trainer, index: int):
-        cfg = job.cfg
-        self.job, self.trainer, self.index = job, trainer, index
-        self.tracker = job.tracker
-        if self.tracker is not None:
-            self.tracker.sharing = trainer.size  # a group's jobs take turns sending, as writing
-        # A group's jobs take turns writing: each waits longer (runs.MetricsWriter, CheckpointWriter)
-        self.metrics = MetricsWriter(job.folder, sharing=trainer.size)
-        self.checkpoints = None
-        if cfg.checkpoint:
-            self.checkpoints = CheckpointWriter(job.folder, sharing=trainer.size,
-                                                before_write=self.metrics.flush)
-        self.config = job.resolved
-        self.log_every = max(1, cfg.epochs // 20)
-        self.logged_epochs = (job.start_epoch, cfg.epochs)
-
-    def on_epoch_end(self, row: dict, improved: bool) -> None:
-        job = self.job
-        if self.trainer.size > 1:  # the group's epoch, shared: each model's share of its time
-            row["seconds"] = row["seconds"] / self.trainer.size
-        self.metrics.record(row)
-        if self.tracker is not None:
-            self.tracker.log(row)
-        if self.checkpoints is not None:
-            saved = getattr(self.trainer, "saved_state", None)
-            self.checkpoints.record(checkpoint_state(job.parts, row, self.config,
-                                                     saved(self.index) if saved else None), improved)
-        if row["epoch"] % self.log_every == 0 or row["epoch"] in self.logged_epochs:
-            job.log.info("epoch %d: %s", row["epoch"], record.format_metrics(row))
-
-    def close(self) -> None:
-        if self.tracker is not None:
-            self.tracker.flush()  # it ends in `finish`, after the figures it sends
-
-    def flush(self) -> None:
-        self.metrics.flush()
-        if self.checkpoints is not None:
-            self.checkpoints.flush()
 
 
 # --- after training ----------------------------------------------------------------------------
