@@ -241,7 +241,7 @@ def test_derived_configs_are_the_ones_hydra_composes():
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from hydra_plugins.nnlab_launcher.vectorized_launcher import SweepComposer
+    from hydra_plugins.nnlab_launcher.template import SweepComposer
 
     GlobalHydra.instance().clear()
     with initialize_config_module("nnlab.configs", version_base="1.3"):
@@ -257,31 +257,39 @@ def test_derived_configs_are_the_ones_hydra_composes():
                 ["seed=0", "early_stopping={patience:3}"],
                 ["seed=1", "early_stopping={patience:5}"],  # a dict: merged into the node by Hydra
                 ["seed=1", "early_stopping={min_delta:0.1}"]]  # (not the template's patience: 3)
-        for overrides in jobs:
-            derived = OmegaConf.to_container(composer.load(master, overrides))
-            hydra_made = OmegaConf.to_container(loader.load_sweep_config(master, overrides))
-            assert derived == hydra_made, overrides
+        specs = [composer.spec(master, overrides) for overrides in jobs]
+        for number, (overrides, spec) in enumerate(zip(jobs, specs, strict=True)):
+            hydra_made = loader.load_sweep_config(master, overrides)
+            hydra_made.hydra.job.num = hydra_made.hydra.job.id = number
+            expected = OmegaConf.to_container(hydra_made)
+            assert OmegaConf.to_container(spec.config(number)) == expected, overrides
+            # what a group's job is built from: the template's job config with its values applied
+            with spec.template.applied(spec.values) as applied:
+                hydra_made_job = OmegaConf.to_container(hydra_made)
+                hydra_made_job.pop("hydra")
+                assert OmegaConf.to_container(applied) == hydra_made_job, overrides
         assert composed == [jobs[0], jobs[2], jobs[3], jobs[4], jobs[5], jobs[6]]
     GlobalHydra.instance().clear()
 
 
 def test_a_group_takes_one_gpu_and_groups_spread_over_them(monkeypatch):
-    """device=auto: every job prepared in group k's device slot gets GPU k mod count, whatever its
-    own job number (the launcher's device_slot), so a group trains on one device."""
+    """device=auto: every job of group k gets GPU k mod count (its RunContext's device slot),
+    whatever its own job number, so a group trains on one device."""
     import torch
     from omegaconf import OmegaConf
 
     from nnlab.train import task
+    from nnlab.train.context import RunContext
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    monkeypatch.setattr(task, "job_number", lambda: 7)  # a job of another launcher: GPU 7 mod 4
     cfg = OmegaConf.create({"device": "auto", "seed": 0, "deterministic": False, "cpu_threads": None})
     monkeypatch.setattr(task, "seed_everything", lambda seed, deterministic: None)
-    assert task.set_up_runtime(cfg) == torch.device("cuda", 3)
+    # a job of another launcher: GPU 7 mod 4
+    assert task.set_up_runtime(cfg, RunContext(Path("."), job_number=7)) == torch.device("cuda", 3)
     for slot, gpu in ((0, 0), (1, 1), (5, 1)):
-        with task.device_slot(slot):
-            assert task.set_up_runtime(cfg) == torch.device("cuda", gpu)
+        context = RunContext(Path("."), job_number=7, device_slot=slot)
+        assert task.set_up_runtime(cfg, context) == torch.device("cuda", gpu)
 
 
 def test_a_group_records_its_time_once_and_each_job_its_share(tmp_path):

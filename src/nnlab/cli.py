@@ -63,7 +63,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
     from hydra_plugins.nnlab_launcher.sweeper import NnlabSweeper
     from hydra_plugins.nnlab_launcher.vectorized_launcher import VectorizedLauncher
     from nnlab import errors, schema
-    from nnlab.runs import discard_unused_run_folder, record_failed_job
+    from nnlab.runs import discard_unused_run_folder, fail_job
     from nnlab.train import sweeps
 
     module_name, config_name, _ = COMMANDS[command]
@@ -98,7 +98,7 @@ def run_hydra_app(command: str, args: list[str]) -> None:
                 # One job's failure must not stop the sweep: record it in the job's folder and
                 # go on; the SweepOutcome callback fails the command once every job has run.
                 hc = HydraConfig.get()
-                record_failed_job(out, ex, user_error, list(hc.overrides.task), Path(hc.sweep.dir).resolve())
+                fail_job(out, ex, list(hc.overrides.task), Path(hc.sweep.dir))
                 return None
             if user_error is None:
                 raise

@@ -213,6 +213,13 @@ def discard_unused_run_folder(path: Path) -> bool:
     return True
 
 
+def fail_job(path: Path, ex: BaseException, overrides: list[str], sweep_dir: Path) -> None:
+    """A sweep job failed (`ex`): its record, as the CLI and the vectorized launcher both keep it."""
+    from nnlab.errors import as_user_error
+
+    record_failed_job(Path(path), ex, as_user_error(ex), list(overrides), Path(sweep_dir).resolve())
+
+
 def record_failed_job(path: Path, ex: BaseException, user_error: Exception | None,
                       overrides: list[str], sweep_dir: Path) -> None:
     """Log a sweep job's failure and make its summary.json say so (a diverged run's own summary,

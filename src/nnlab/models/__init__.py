@@ -1,14 +1,13 @@
 """Model builders. Each takes `input_shape` and `num_classes` from the dataset at instantiation;
 a model of the user's own (`model=custom`) is described in nnlab.models.custom."""
 
-from hydra.utils import instantiate
-
 from nnlab.models.convnets import ConvNet, LeNet
 from nnlab.models.custom import check_arguments, check_output, locate
 from nnlab.models.deep import DeepStack
 from nnlab.models.mlp import MLP
 from nnlab.models.normalize import Normalized
 from nnlab.models.playground import PlaygroundNet
+from nnlab.objects import make
 
 __all__ = ["MLP", "DeepStack", "LeNet", "ConvNet", "Normalized", "PlaygroundNet", "build_model"]
 
@@ -22,7 +21,7 @@ def build_model(model_cfg, data):
     if not own:
         check_arguments(locate(target), target, [k for k in model_cfg if not _hydra_key(k)])
     shape, classes = tuple(data.input_shape), data.num_classes
-    net = instantiate(model_cfg, input_shape=shape, num_classes=classes, _convert_="all")
+    net = make(model_cfg, input_shape=shape, num_classes=classes, _convert_="all")
     if not own:
         check_output(net, target, shape, classes)
     return Normalized(net, data.mean, data.std) if data.is_image else net

@@ -8,6 +8,7 @@
   keys are that callable's arguments), with rules for keys that only work together.
 - `commands`: the top-level keys of `nnlab train` and `nnlab attack`, and the groups they hold.
 - `validate`: walks the composed, resolved config; the first problem is one UserError line.
+- `validate_keys`: the same for a few top-level keys (a sweep job that differs from a checked one).
 - `keys`: every declared key, for did-you-mean hints (also on Hydra's own unknown-key errors).
 
 Why a declaration table walked after composition, and not Hydra structured configs (dataclasses
@@ -20,6 +21,6 @@ lists. The table is plain data: the messages are ours, one per line, with did-yo
 same declarations check the attack classes' arguments from Python; and a test walks them all.
 """
 
-from nnlab.schema.validate import check_arguments, check_value, validate
+from nnlab.schema.validate import check_arguments, check_value, validate, validate_keys
 
-__all__ = ["check_arguments", "check_value", "validate"]
+__all__ = ["check_arguments", "check_value", "validate", "validate_keys"]

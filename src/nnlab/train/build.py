@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from nnlab.data.batcher import TensorBatcher
 from nnlab.errors import UserError
 from nnlab.losses import make_loss
 from nnlab.models import build_model
+from nnlab.objects import make
 from nnlab.plots import PNG, Figures
 from nnlab.train.engine import Batches, Learner, Monitor
 from nnlab.train.steps import TrainStep
@@ -40,11 +40,14 @@ class Parts:
         return self.learner.model
 
 
-def build(cfg: DictConfig, device: torch.device) -> Parts:
-    data = dataset(cfg.dataset)
+def build(cfg: DictConfig, device: torch.device, datasets: dict | None = None) -> Parts:
+    """`datasets`: a cache shared by the jobs of a group (resolved dataset config -> dataset), so
+    jobs that differ in lr but not in seed hold one copy of the data, and their stack reads it
+    without copying (train/stack.py); None: a dataset of its own."""
+    data = dataset(cfg.dataset, datasets)
     model = build_model(cfg.model, data).to(device)
-    optimizer = instantiate(cfg.optimizer)(model.parameters())
-    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
+    optimizer = make(cfg.optimizer)(model.parameters())
+    scheduler = make(cfg.scheduler)(optimizer) if cfg.scheduler.get("_target_") else None
     loss_fn = make_loss(cfg.loss)
     monitor = Monitor(metric=monitored_metric(cfg.early_stopping.monitor, data),
                       patience=cfg.early_stopping.patience,
@@ -56,28 +59,12 @@ def build(cfg: DictConfig, device: torch.device) -> Parts:
                  loss_fn, batches(cfg, data, device), monitor, probes, figures)
 
 
-_SHARED_DATASETS: list[dict] = []  # while sharing_datasets() is on: resolved config -> dataset
-
-
-@contextlib.contextmanager
-def sharing_datasets():
-    """Jobs built inside whose dataset configs resolve alike get one dataset object: the jobs of a
-    group that differ in lr but not in seed hold one copy of the data, and their stack reads it
-    without copying (train/stack.py). Released at the end of the block."""
-    _SHARED_DATASETS.append({})
-    try:
-        yield
-    finally:
-        _SHARED_DATASETS.pop()
-
-
-def dataset(node: DictConfig):
-    if not _SHARED_DATASETS:
-        return instantiate(node)
+def dataset(node: DictConfig, cache: dict | None = None):
+    if cache is None:
+        return make(node)
     key = json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True, default=str)
-    cache = _SHARED_DATASETS[-1]
     if key not in cache:
-        cache[key] = instantiate(node)
+        cache[key] = make(node)
     return cache[key]
 
 

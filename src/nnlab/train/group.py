@@ -75,14 +75,23 @@ def compatibility(cfg: DictConfig) -> tuple[str | None, str | None]:
         values = OmegaConf.to_container(OmegaConf.create(values), resolve=True)
     except Exception as ex:  # the job's own run reports the problem
         return None, f"its config does not resolve ({type(ex).__name__}: {ex})"
-    shared = {k: v for k, v in dotted(values).items() if not _carried_per_model_or_job(k)}
+    shared = {k: v for k, v in dotted(values).items() if not carried_per_model_or_job(k)}
     return json.dumps(shared, sort_keys=True, default=str), None
 
 
-def _carried_per_model_or_job(key: str) -> bool:
+def carried_per_model_or_job(key: str) -> bool:
+    """Whether jobs that differ in `key` may still train in one group."""
     if key.endswith(("._target_", "._partial_")) and key.startswith(PER_MODEL_UNDER):
         return False  # the kind of schedule is shared; only its parameters are each model's
     return key in PER_MODEL or key in PER_JOB or key.startswith(PER_MODEL_UNDER + PER_JOB_UNDER)
+
+
+def read_only_when_built(key: str) -> bool:
+    """Whether `key` is read only while a job's objects are built (its model, data, optimizer,
+    schedule and monitor): jobs differing only in such keys may share one config afterwards."""
+    if key.endswith(("._target_", "._partial_")) and key.startswith(PER_MODEL_UNDER):
+        return False
+    return key in PER_MODEL or key.startswith(PER_MODEL_UNDER)
 
 
 @dataclass
@@ -97,10 +106,14 @@ class Plan:
 
 
 def plan(configs: list[DictConfig]) -> Plan:
+    return plan_of([compatibility(cfg) for cfg in configs])
+
+
+def plan_of(compatibilities: list[tuple[str | None, str | None]]) -> Plan:
+    """The groups of jobs whose `compatibility` keys agree, and why each other job runs alone."""
     by_key: dict[str, list[int]] = {}
     result = Plan()
-    for position, cfg in enumerate(configs):
-        key, reason = compatibility(cfg)
+    for position, (key, reason) in enumerate(compatibilities):
         if key is None:
             result.alone[position] = reason
         else:

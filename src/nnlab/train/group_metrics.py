@@ -60,16 +60,12 @@ class GroupMetrics:
         if not pending:
             return
         started = time.monotonic()
-        first = min(self.written[i] for i in pending)
-        table = self.rows[first:self.upto].permute(2, 0, 1).tolist()  # [M][epochs][columns]
-        kept = self.recorded[first:self.upto].t().tolist()
         row_format = self._row_format()
         for i in pending:
-            rows = [row for row, keep in zip(table[i][self.written[i] - first:],
-                                             kept[i][self.written[i] - first:], strict=True) if keep]
+            block = self.rows[self.written[i]:self.upto, :, i][self.recorded[self.written[i]:self.upto, i]]
             self.written[i] = self.upto
-            if rows:
-                self._append(self.jobs[i], rows, row_format)
+            if len(block):
+                self._append(i, block, row_format)
         self.last_write = time.monotonic()
         if len(pending) == self.size:
             self.interval_s = turn_interval(self.last_write - started, 1, self.min_interval_s)
@@ -80,15 +76,18 @@ class GroupMetrics:
                  for c in METRIC_COLUMNS]
         return ",".join(cells) + "\n"
 
-    def _append(self, job, rows: list[list[float]], row_format: str) -> None:
-        job.folder.append_metrics_lines("".join(row_format % tuple(row) for row in rows))
-        lines = [f"epoch {int(row[0])}: {record.format_metrics(dict(zip(self.columns, row, strict=True)))}"
-                 for row in rows if self._logged(int(row[0]), job)]
-        if lines:  # the job's own train.log: the lines a run of its own logs
-            log_lines(job.log, lines)
-
-    def _logged(self, epoch: int, job) -> bool:
-        return epoch % self.log_every == 0 or epoch in (job.start_epoch, job.cfg.epochs)
+    def _append(self, index: int, block: torch.Tensor, row_format: str) -> None:
+        """Job `index`'s rows `block` [rows, columns]: one printf for them all (a row at a time
+        would cost a Python call per row of a thousand jobs' thousand epochs)."""
+        job = self.jobs[index]
+        job.folder.append_metrics_lines((row_format * len(block)) % tuple(block.flatten().tolist()))
+        epochs = block[:, 0]
+        logged = block[(epochs % self.log_every == 0) | (epochs == job.start_epoch)
+                       | (epochs == self.epochs[-1])].tolist()
+        if logged:  # the job's own train.log: the lines a run of its own logs
+            log_lines(job.log, [f"epoch {int(row[0])}: "
+                                f"{record.format_metrics(dict(zip(self.columns, row, strict=True)))}"
+                                for row in logged])
 
     def closing(self, index: int) -> dict | None:
         """(epochs recorded, the last row, {epoch: row}) of job `index` as its metrics.csv holds

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import torch
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from nnlab import plots
@@ -16,7 +15,7 @@ from nnlab.train.engine import Monitor
 
 
 def summary_at_start(summary: dict, folder: RunFolder, cfg: DictConfig, parts: Parts,
-                     device: torch.device) -> dict:
+                     device: torch.device, overrides: list[str]) -> dict:
     """`summary` (empty, or a resumed run's) updated with what is known before the first epoch."""
     data = parts.data
     return {
@@ -24,7 +23,7 @@ def summary_at_start(summary: dict, folder: RunFolder, cfg: DictConfig, parts: P
         "status": "running",
         "started_at": summary.get("started_at", now()),
         "run_dir": str(folder.path),
-        "overrides": summary.get("overrides", list(HydraConfig.get().overrides.task)),
+        "overrides": summary.get("overrides", overrides),
         "dataset": data.name,
         # Where the data files were read from (an absolute path; None for generated data), so
         # `resume=` and `nnlab attack` find them from any folder or shell.

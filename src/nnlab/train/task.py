@@ -20,11 +20,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,6 +33,7 @@ from nnlab.runs import RunFolder, is_finished
 from nnlab.runtime import StopSignals, resolve_device, seed_everything, show_progress
 from nnlab.train import record
 from nnlab.train.build import Parts, build
+from nnlab.train.context import RunContext
 from nnlab.train.continuation import RESUMABLE
 from nnlab.train.engine import Hooks, Member, SoloTrainer, train_models
 from nnlab.train.group_metrics import GroupMetrics
@@ -57,15 +56,12 @@ GROUP_REPORT_EVERY_S = 15.0
 __all__ = ["build", "objective", "run"]  # build: for scripts and tests that want the objects
 
 
-def run(cfg: DictConfig) -> dict:
-    """Train the run `cfg` describes into its folder; returns its summary (or its objective).
-
-    Inside `preparing_only()`, returns the prepared Job untrained instead (see there)."""
-    job = prepare(cfg)
+def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
+    """Train the run `cfg` describes into its folder (`context`; by default the job Hydra runs
+    now); returns its summary (or its objective)."""
+    job = prepare(cfg, context or RunContext.from_hydra())
     if isinstance(job, Skipped):
         return job.result
-    if _PREPARING_ONLY:
-        return job
     with ending_tracker_on_error([job]):
         [outcome] = train([job])
         return finish(job, outcome)
@@ -76,6 +72,7 @@ class Job:
     """A run on its way through training: its config, folder, objects and records."""
 
     cfg: DictConfig
+    context: RunContext
     folder: RunFolder
     parts: Parts
     device: torch.device
@@ -95,40 +92,25 @@ class Skipped(NamedTuple):
     result: object  # skip_completed: what the completed earlier run returns
 
 
-_PREPARING_ONLY: list = []
-
-
-@contextlib.contextmanager
-def preparing_only():
-    """Inside, `run(cfg)` stops after `prepare` and returns the Job. The vectorized launcher runs
-    a group's jobs this way through Hydra's own job runner (so each gets its .hydra/, train.log
-    and the CLI's validation and failure records), then trains them together."""
-    _PREPARING_ONLY.append(True)
-    try:
-        yield
-    finally:
-        _PREPARING_ONLY.pop()
-
-
-def prepare(cfg: DictConfig) -> Job | Skipped:
+def prepare(cfg: DictConfig, context: RunContext) -> Job | Skipped:
     """Everything before the first epoch: the folder, the objects, summary.json `running`."""
-    folder, cfg, resuming = choose_run_folder(cfg)
+    folder, cfg, resuming = choose_run_folder(cfg, context)
     checkpoint = last_checkpoint(folder, cfg) if resuming else None
     if not resuming and cfg.skip_completed:
-        previous, checkpoint = continuing(folder, cfg)
+        previous, checkpoint = continuing(folder, cfg, context.log)
         if previous is not None:
-            log.info("skip_completed: %s already completed; skipped", folder.path)
+            context.log.info("skip_completed: %s already completed; skipped", folder.path)
             return Skipped(objective(cfg, previous))
         resuming = checkpoint is not None
     if not resuming:
         refuse_a_used_folder(folder)
 
-    device = set_up_runtime(cfg)
-    parts = build(cfg, device)
+    device = set_up_runtime(cfg, context)
+    parts = build(cfg, device, context.datasets)
     start_epoch, summary = continue_from(checkpoint, folder, parts) if resuming else (1, {})
-    summary = start_record(folder, cfg, parts, device, summary, start_epoch)
+    summary = start_record(folder, cfg, parts, device, summary, start_epoch, context)
     start_probes(parts, cfg, start_epoch, device, folder)
-    job = Job(cfg, folder, parts, device, start_epoch, summary)
+    job = Job(cfg, context, folder, parts, device, start_epoch, summary, log=context.log)
     job.tracker = start_tracker(job)
     return job
 
@@ -146,16 +128,17 @@ def finish(job: Job, outcome: Outcome):
 # --- before training ---------------------------------------------------------------------------
 
 
-def choose_run_folder(cfg: DictConfig) -> tuple[RunFolder, DictConfig, bool]:
-    """(the run folder, the config to run, whether it resumes). A fresh run writes into Hydra's
-    output folder; `resume=RUN_DIR` continues in RUN_DIR with that run's own config."""
+def choose_run_folder(cfg: DictConfig, context: RunContext) -> tuple[RunFolder, DictConfig, bool]:
+    """(the run folder, the config to run, whether it resumes). A fresh run writes into its
+    context's output folder; `resume=RUN_DIR` continues in RUN_DIR with that run's own config."""
     if not cfg.get("resume"):
-        return RunFolder(Path(HydraConfig.get().runtime.output_dir)), cfg, False
+        return RunFolder(context.output_dir), cfg, False
     folder = check_resumable(cfg.resume)
-    return folder, resumed_config(folder, list(HydraConfig.get().overrides.task)), True
+    return folder, resumed_config(folder, list(context.overrides)), True
 
 
-def continuing(folder: RunFolder, cfg: DictConfig) -> tuple[dict | None, dict | None]:
+def continuing(folder: RunFolder, cfg: DictConfig, log: logging.Logger = log
+               ) -> tuple[dict | None, dict | None]:
     """For skip_completed (a sweep continued into its folder, train/continuation.py): (the summary
     of a completed earlier run in this folder, None), or (None, the last checkpoint of an
     interrupted earlier run, to continue from as `resume=` does), or (None, None): start afresh,
@@ -207,10 +190,10 @@ def start_tracker(job: Job):
         return None
     tracker = instantiate(cfg.logger, run_dir=job.folder.path)
     if hasattr(tracker, "start"):
-        hc = HydraConfig.get()
-        in_sweep = job_number() is not None and not cfg.get("resume")
-        tracker.start(job.resolved, job.summary, list(hc.overrides.task),
-                      Path(str(hc.sweep.dir)) if in_sweep else None)
+        context = job.context
+        in_sweep = context.in_sweep and not cfg.get("resume")
+        tracker.start(job.resolved, job.summary, list(context.overrides),
+                      context.sweep_dir if in_sweep else None)
         job.summary["tracker"] = tracker.record()
         job.folder.write_summary(job.summary)
     return tracker
@@ -240,35 +223,14 @@ def ending_tracker_on_error(jobs: list[Job]):
         raise
 
 
-def set_up_runtime(cfg: DictConfig) -> torch.device:
-    device = resolve_device(cfg.device, _DEVICE_SLOT[-1] if _DEVICE_SLOT else job_number())
+def set_up_runtime(cfg: DictConfig, context: RunContext) -> torch.device:
+    """The run's device (device=auto in a sweep: GPU `context.slot` mod the GPU count; the jobs
+    of a group share their group's slot), seeds and threads."""
+    device = resolve_device(cfg.device, context.slot)
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.cpu_threads is not None:
         torch.set_num_threads(cfg.cpu_threads)
     return device
-
-
-_DEVICE_SLOT: list[int] = []
-
-
-@contextlib.contextmanager
-def device_slot(number: int):
-    """Jobs prepared inside take GPU `number` mod (GPU count) with device=auto, as sweep job
-    `number` would: the vectorized launcher gives every job of a group its group's number, so a
-    group trains on one device and groups spread over the GPUs."""
-    _DEVICE_SLOT.append(number)
-    try:
-        yield
-    finally:
-        _DEVICE_SLOT.pop()
-
-
-def job_number() -> int | None:
-    """This job's number in a sweep (None for a single run)."""
-    from hydra.types import RunMode
-
-    hc = HydraConfig.get()
-    return int(hc.job.num) if hc.mode == RunMode.MULTIRUN else None
 
 
 def continue_from(checkpoint: dict, folder: RunFolder, parts: Parts) -> tuple[int, dict]:
@@ -282,14 +244,15 @@ def continue_from(checkpoint: dict, folder: RunFolder, parts: Parts) -> tuple[in
 
 
 def start_record(folder: RunFolder, cfg: DictConfig, parts: Parts, device, summary: dict,
-                 start_epoch: int) -> dict:
+                 start_epoch: int, context: RunContext) -> dict:
     """Create the folder and write summary.json with status `running`."""
     folder.create()
-    summary = record.summary_at_start(summary, folder, cfg, parts, device)
+    summary = record.summary_at_start(summary, folder, cfg, parts, device, list(context.overrides))
     folder.write_summary(summary)
     resumed_after = start_epoch - 1 if start_epoch > 1 else None
-    log.info("%s: %s on %s (%d parameters), %s on %s", folder.path, summary["model"], summary["dataset"],
-             summary["n_params"], record.epoch_span(start_epoch, cfg.epochs, resumed_after), device)
+    context.log.info("%s: %s on %s (%d parameters), %s on %s", folder.path, summary["model"],
+                     summary["dataset"], summary["n_params"],
+                     record.epoch_span(start_epoch, cfg.epochs, resumed_after), device)
     return summary
 
 
@@ -414,7 +377,7 @@ def conclude(job: Job, outcome: Outcome):
         raise UserError(f"run diverged: {outcome.failure}; lower optimizer.lr or the regularisation "
                         f"rate (metrics and checkpoints up to then are kept in {folder.path})", exit_code=3)
     if outcome.status == "interrupted":
-        if job_number() is None:
+        if not job.context.in_sweep:
             log.warning("interrupted; metrics and the last checkpoint are kept in %s; continue with "
                         "`nnlab train resume=%s`", folder.path, folder.path)
         else:  # the sweeper prints the command that continues the whole sweep

@@ -1,0 +1,220 @@
+"""A sweep's jobs as a template plus values (`hydra/launcher=vectorized`).
+
+Hydra composes a job in ~0.3 s, and a composed config costs milliseconds to copy: a thousand
+seeds would spend a minute on configs. So Hydra composes a job only when its overrides differ
+from the last composed job's (the template) in more than the values of plain keys (seed=3,
+optimizer.lr=0.01: no config group, no +key or ~key, no dict). Every other job is a `JobSpec`:
+the template and its override values, as Hydra would have applied them (OmegaConf.update with
+merge, tests/test_vectorized_launcher.py compares the two).
+
+- Checking: the template is validated whole (nnlab.schema), each job only in the top-level keys
+  its values change, plus those whose interpolations read a changed key (`dataset.seed: ${seed}`,
+  found once in the template).
+- Preparing: the values are set on the template's own job config in place (`Template.applied`),
+  and the job is built from it: interpolations then resolve to the job's values. A job keeps
+  that shared config when the keys that differ between the sweep's jobs are only read while a job
+  is built (group.PER_MODEL: seed, lr, ...); otherwise it keeps a copy of its own.
+- Its folder's .hydra/ files are the job's own: config.yaml from the applied template,
+  overrides.yaml, and hydra.yaml the template's with the job's fields filled in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+_MISSING = object()
+_PARSER = OverridesParser.create()
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed(line: str) -> Override:
+    """One override parsed (Hydra's parser takes ~0.3 ms; a sweep repeats most of its lines)."""
+    return _PARSER.parse_overrides([line])[0]
+
+
+def parse(overrides: Sequence[str]) -> list[Override]:
+    return [_parsed(line) for line in overrides]
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~3x faster than OmegaConf's
+
+
+class Template:
+    """A config Hydra composed, and what its derived jobs need of it, worked out once."""
+
+    def __init__(self, config: DictConfig, parsed: list[Override]):
+        self.config = config  # as Hydra composed it, Hydra's node included
+        self.parsed = parsed
+        self.keys = [o.key_or_group for o in parsed]
+        self.job = copy.deepcopy(config)  # the job part, whose values each job sets in place
+        with read_write(self.job), open_dict(self.job):
+            del self.job["hydra"]
+        self.interpolations = _interpolations(self.job)  # dotted key -> "${...}"
+        self.hydra = OmegaConf.to_container(config.hydra, resolve=False, enum_to_str=True)  # hydra.yaml
+        self.own_values: dict = {}  # the values of the job Hydra composed it for
+        self.validated = False
+        self.compatibility = None  # train.group.compatibility of it, once asked
+
+    def derives(self, parsed: list[Override]) -> bool:
+        """Whether a job with these overrides is this template with other values (module doc)."""
+        if [o.key_or_group for o in parsed] != self.keys:
+            return False
+        for new, old in zip(parsed, self.parsed, strict=True):
+            if new.input_line == old.input_line:
+                continue
+            if new.type != OverrideType.CHANGE or new.package is not None or not self.plain(new):
+                return False
+        return True
+
+    def plain(self, override: Override) -> bool:
+        """Whether `override` sets the value of a key (not a group's choice, probe=[a,b] too, nor
+        Hydra's own, nor a dict Hydra would merge)."""
+        key = override.key_or_group
+        if key in self.config.hydra.runtime.choices or key.startswith("hydra.") or \
+                isinstance(override.value(), dict):
+            return False
+        node = OmegaConf.select(self.config, key, default=_MISSING)
+        return node is not _MISSING and not isinstance(node, DictConfig)
+
+    def reads(self, keys: set[str]) -> set[str]:
+        """The keys whose values follow `keys`: themselves, and the template's interpolations that
+        name one of them."""
+        out = set(keys)
+        for key, expression in self.interpolations.items():
+            if any(_names(expression, k) for k in keys):
+                out.add(key)
+        return out
+
+    @contextlib.contextmanager
+    def applied(self, values: dict):
+        """The template's job config with `values` set (as Hydra applies overrides); the next
+        job's values replace them."""
+        with read_write(self.job), open_dict(self.job):
+            for key, value in values.items():
+                OmegaConf.update(self.job, key, value, merge=True)
+        yield self.job
+
+
+@dataclass
+class JobSpec:
+    """One job of a sweep: its template and the values of its plain overrides."""
+
+    overrides: list[str]
+    template: Template
+    values: dict  # dotted key -> value, of each override that is a plain key's value
+    composed: bool = False  # Hydra composed it (it is its template's own job)
+    _dirname: str | None = None
+
+    def config(self, number: int | None = None) -> DictConfig:
+        """The job's whole config, Hydra's node included, as Hydra composes it."""
+        template = self.template
+        config = copy.deepcopy(template.config)
+        with read_write(config), open_dict(config):
+            for key, value in self.values.items():
+                OmegaConf.update(config, key, value, merge=True)
+            config.hydra.overrides.task = list(self.overrides)
+            config.hydra.job.override_dirname = self.override_dirname()
+            if number is not None:
+                config.hydra.job.num = config.hydra.job.id = number
+        return config
+
+    def override_dirname(self) -> str:
+        if self._dirname is None:
+            from hydra._internal.config_loader_impl import get_overrides_dirname
+
+            settings = self.template.config.hydra.job.config.override_dirname
+            self._dirname = get_overrides_dirname(overrides=parse(self.overrides),
+                                                  kv_sep=settings.kv_sep, item_sep=settings.item_sep,
+                                                  exclude_keys=settings.exclude_keys)
+        return self._dirname
+
+    def folder(self, number: int) -> Path:
+        """hydra.sweep.dir / hydra.sweep.subdir of job `number`."""
+        hydra = self.template.config.hydra
+        with read_write(hydra), open_dict(hydra):
+            hydra.job.num = hydra.job.id = number
+            hydra.job.override_dirname = self.override_dirname()
+        return Path(str(hydra.sweep.dir)) / str(hydra.sweep.subdir)
+
+    def write_hydra_files(self, folder: Path, number: int, output_dir: Path) -> None:
+        """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra's run_job writes them (the
+        job's config must be applied: `Template.applied`)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        hydra = dict(self.template.hydra)
+        hydra["job"] = {**hydra["job"], "num": number, "id": number,
+                        "override_dirname": self.override_dirname()}
+        hydra["overrides"] = {**hydra["overrides"], "task": list(self.overrides)}
+        hydra["runtime"] = {**hydra["runtime"], "output_dir": str(output_dir)}
+        job = OmegaConf.to_container(self.template.job, resolve=False, enum_to_str=True)
+        for name, data in (("config.yaml", job), ("hydra.yaml", {"hydra": hydra})):
+            (folder / name).write_text(yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
+                                                 default_flow_style=False))
+        (folder / "overrides.yaml").write_text(yaml.dump(list(self.overrides), Dumper=_DUMPER,
+                                                         default_flow_style=False))
+
+
+class SweepComposer:
+    """Hydra's `load_sweep_config` for the sweeper and the launcher: a JobSpec per job (module
+    doc), each composed or derived once."""
+
+    def __init__(self, compose):
+        self.compose = compose
+        self.template: Template | None = None  # the last one Hydra composed
+        self.made: dict[tuple, JobSpec] = {}
+
+    def spec(self, master: DictConfig, overrides: Sequence[str]) -> JobSpec:
+        made = self.made.get(tuple(overrides))
+        if made is not None:
+            return made
+        parsed = parse(overrides)
+        if self.template is None or not self.template.derives(parsed):
+            self.template = Template(self.compose(master, list(overrides)), parsed)
+            composed = True
+        else:
+            composed = False
+        values = {o.key_or_group: o.value() for o in parsed
+                  if o.type == OverrideType.CHANGE and o.package is None and self.template.plain(o)}
+        spec = JobSpec(list(overrides), self.template, values, composed=composed)
+        if composed:
+            self.template.own_values = values
+        self.made[tuple(overrides)] = spec
+        return spec
+
+    def specs(self, master: DictConfig, job_overrides: Sequence[Sequence[str]]) -> list[JobSpec]:
+        """Every job's spec, in the order of the jobs (made once: the sweeper's check made them)."""
+        specs = [self.spec(master, list(overrides)) for overrides in job_overrides]
+        for overrides in job_overrides:
+            self.made.pop(tuple(overrides), None)
+        return specs
+
+
+def _interpolations(config: DictConfig, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key in config.keys() if isinstance(config, DictConfig) else range(len(config)):
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if OmegaConf.is_interpolation(config, key):
+            out[full] = str(config._get_node(key)._value())
+            continue
+        node = config._get_node(key)
+        if OmegaConf.is_config(node):
+            out.update(_interpolations(node, full))
+    return out
+
+
+def _names(expression: str, key: str) -> bool:
+    """Whether an interpolation `expression` reads `key` (or a node above or below it)."""
+    import re
+
+    for used in re.findall(r"\$\{([^}:]+)\}", expression):
+        used = used.strip().lstrip(".")
+        if used == key or used.startswith(key + ".") or key.startswith(used + "."):
+            return True
+    return "${" in expression and key in expression and ":" in expression  # a resolver's argument
