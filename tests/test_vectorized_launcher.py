@@ -236,6 +236,7 @@ def test_jobs_differing_in_lr_share_one_copy_of_their_data(tmp_path, monkeypatch
 
 
 def test_derived_configs_are_the_ones_hydra_composes():
+    import yaml
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
@@ -268,6 +269,12 @@ def test_derived_configs_are_the_ones_hydra_composes():
                 hydra_made_job = OmegaConf.to_container(hydra_made)
                 hydra_made_job.pop("hydra")
                 assert OmegaConf.to_container(applied) == hydra_made_job, overrides
+            # its .hydra/hydra.yaml: the template's, dumped once, with the job's fields put in
+            out = Path("/tmp/some dir: with 'quotes'") / str(number)
+            hydra_made.hydra.runtime.output_dir = str(out)
+            written = yaml.safe_load(spec.template.hydra_yaml(number, spec.overrides, spec.override_dirname(),
+                                                              out))
+            assert written == {"hydra": OmegaConf.to_container(hydra_made.hydra, enum_to_str=True)}, overrides
         assert composed == [jobs[0], jobs[2], jobs[3], jobs[4], jobs[5], jobs[6]]
     GlobalHydra.instance().clear()
 

@@ -45,6 +45,19 @@ def _parsed(line: str) -> Override:
 def parse(overrides: Sequence[str]) -> list[Override]:
     return [_parsed(line) for line in overrides]
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~3x faster than OmegaConf's
+# stand-ins for a job's own fields in a template's hydra.yaml, dumped once (Template.hydra_yaml)
+_NUMBER, _ID, _DIRNAME = "nnlabjobnumber7d1c", "nnlabjobid7d1c", "nnlabdirname7d1c"
+_TASK, _OUTPUT = "nnlabtask7d1c", "nnlaboutput7d1c"
+
+
+def _dump(data) -> str:
+    """YAML as Hydra's run_job writes .hydra/ (block style, keys in order)."""
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _scalar(text: str) -> str:
+    """`text` as one YAML scalar, quoted where YAML needs it (as the whole dump would write it)."""
+    return _dump(text).removesuffix("\n...\n").rstrip("\n")
 
 
 class Template:
@@ -59,6 +72,9 @@ class Template:
             del self.job["hydra"]
         self.interpolations = _interpolations(self.job)  # dotted key -> "${...}"
         self.hydra = OmegaConf.to_container(config.hydra, resolve=False, enum_to_str=True)  # hydra.yaml
+        self.sweep_dir = str(config.hydra.sweep.dir)
+        self._plain: dict[str, bool] = {}  # key -> whether an override of it sets a value (`plain`)
+        self._hydra_yaml: str | None = None  # hydra.yaml with markers for each job's fields
         self.own_values: dict = {}  # the values of the job Hydra composed it for
         self.validated = False
         self.compatibility = None  # train.group.compatibility of it, once asked
@@ -78,11 +94,35 @@ class Template:
         """Whether `override` sets the value of a key (not a group's choice, probe=[a,b] too, nor
         Hydra's own, nor a dict Hydra would merge)."""
         key = override.key_or_group
-        if key in self.config.hydra.runtime.choices or key.startswith("hydra.") or \
-                isinstance(override.value(), dict):
+        if isinstance(override.value(), dict):
             return False
-        node = OmegaConf.select(self.config, key, default=_MISSING)
-        return node is not _MISSING and not isinstance(node, DictConfig)
+        if key not in self._plain:
+            node = OmegaConf.select(self.config, key, default=_MISSING)
+            self._plain[key] = not (key in self.config.hydra.runtime.choices or key.startswith("hydra.")
+                                    or node is _MISSING or isinstance(node, DictConfig))
+        return self._plain[key]
+
+    def hydra_yaml(self, number: int, overrides: list[str], dirname: str, output_dir: Path) -> str:
+        """.hydra/hydra.yaml of one job: the template's, dumped once, with the job's number,
+        overrides, override_dirname and output_dir put in where markers stand."""
+        if self._hydra_yaml is None:
+            hydra = dict(self.hydra)
+            hydra["job"] = {**hydra["job"], "num": _NUMBER, "id": _ID, "override_dirname": _DIRNAME}
+            hydra["overrides"] = {**hydra["overrides"], "task": [_TASK]}
+            hydra["runtime"] = {**hydra["runtime"], "output_dir": _OUTPUT}
+            self._hydra_yaml = _dump({"hydra": hydra})
+        head, marker, tail = self._hydra_yaml.partition(f"- {_TASK}\n")
+        indent = head[head.rfind("\n") + 1:]
+        task = "".join(indent + line + "\n" for line in _dump(overrides).splitlines()) if overrides else None
+        if not marker or task is None or indent.strip():
+            hydra = dict(self.hydra)  # (a shape the markers cannot stand for): dumped whole
+            hydra["job"] = {**hydra["job"], "num": number, "id": str(number), "override_dirname": dirname}
+            hydra["overrides"] = {**hydra["overrides"], "task": list(overrides)}
+            hydra["runtime"] = {**hydra["runtime"], "output_dir": str(output_dir)}
+            return _dump({"hydra": hydra})
+        text = head[:len(head) - len(indent)] + task + tail
+        return (text.replace(_NUMBER, str(number)).replace(_ID, _scalar(str(number)))
+                .replace(_DIRNAME, _scalar(dirname)).replace(_OUTPUT, _scalar(str(output_dir))))
 
     def reads(self, keys: set[str]) -> set[str]:
         """The keys whose values follow `keys`: themselves, and the template's interpolations that
@@ -138,7 +178,10 @@ class JobSpec:
 
     def folder(self, number: int) -> Path:
         """hydra.sweep.dir / hydra.sweep.subdir of job `number`."""
-        hydra = self.template.config.hydra
+        template = self.template
+        if template.hydra["sweep"]["subdir"] == "${hydra.job.num}":  # Hydra's default, nnlab's
+            return Path(template.sweep_dir) / str(number)
+        hydra = template.config.hydra
         with read_write(hydra), open_dict(hydra):
             hydra.job.num = hydra.job.id = number
             hydra.job.override_dirname = self.override_dirname()
@@ -148,17 +191,11 @@ class JobSpec:
         """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra's run_job writes them (the
         job's config must be applied: `Template.applied`)."""
         folder.mkdir(parents=True, exist_ok=True)
-        hydra = dict(self.template.hydra)
-        hydra["job"] = {**hydra["job"], "num": number, "id": number,
-                        "override_dirname": self.override_dirname()}
-        hydra["overrides"] = {**hydra["overrides"], "task": list(self.overrides)}
-        hydra["runtime"] = {**hydra["runtime"], "output_dir": str(output_dir)}
         job = OmegaConf.to_container(self.template.job, resolve=False, enum_to_str=True)
-        for name, data in (("config.yaml", job), ("hydra.yaml", {"hydra": hydra})):
-            (folder / name).write_text(yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
-                                                 default_flow_style=False))
-        (folder / "overrides.yaml").write_text(yaml.dump(list(self.overrides), Dumper=_DUMPER,
-                                                         default_flow_style=False))
+        (folder / "config.yaml").write_text(_dump(job))
+        (folder / "hydra.yaml").write_text(self.template.hydra_yaml(number, self.overrides,
+                                                                    self.override_dirname(), output_dir))
+        (folder / "overrides.yaml").write_text(_dump(list(self.overrides)))
 
 
 class SweepComposer:
