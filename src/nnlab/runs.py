@@ -546,7 +546,7 @@ class CheckpointWriter:
 
     def record(self, state: dict, improved: bool) -> None:
         # The run's config is written once and never changed: shared, not copied every epoch.
-        state = {k: v if k == "config" else _snapshot(v) for k, v in state.items()}
+        state = {k: v if k == "config" else snapshot(v) for k, v in state.items()}
         self.pending["last.pt"] = state
         if improved:
             self.pending["best.pt"] = state
@@ -566,14 +566,14 @@ class CheckpointWriter:
         self.last_write = time.monotonic()
 
 
-def _snapshot(value):
+def snapshot(value):
     """A copy of a checkpoint's state that later training cannot change: tensors cloned (a view
     keeps only its own elements), containers copied, plain values shared."""
     torch = sys.modules.get("torch")  # a state with tensors in it means torch is imported
     if torch is not None and isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, dict):
-        return {k: _snapshot(v) for k, v in value.items()}
+        return {k: snapshot(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_snapshot(v) for v in value)
+        return type(value)(snapshot(v) for v in value)
     return value

@@ -206,7 +206,8 @@ def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks
 
     Per epoch: one training pass, then (for the models still training) an evaluation of every
     other split, the schedule's step, the monitors, and the epoch's records: `records` (a group's
-    bookkeeping, `records.after_epoch(epoch, values, training, improved)` with [M] tensors), then
+    bookkeeping, `records.after_epoch(epoch, values, training, improved, monitors)` with [M]
+    tensors), then
     each member's probes and `on_epoch_end(row, improved)` for the members that have them. The
     work per epoch grows with M only for those members. A model that diverges or stops early is
     retired and the others go on; the loop ends when none trains. The epoch's records of all
@@ -251,7 +252,7 @@ def train_models(trainer, members: Sequence[Member], epochs: range, hooks: Hooks
                 with hooks.step_guard():
                     improved = monitors.update(epoch, values[monitors.metric], training)
                     if records is not None:
-                        records.after_epoch(epoch, values, training, improved)
+                        records.after_epoch(epoch, values, training, improved, monitors)
                     if own_work:
                         _each_member(epoch, members, own_work, values, training, improved, monitors)
                     for i in (monitors.should_stop() & training).nonzero().flatten().tolist():

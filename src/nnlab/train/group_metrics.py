@@ -39,7 +39,7 @@ class GroupMetrics:
         self.last_write = time.monotonic()
 
     def after_epoch(self, epoch: int, values: dict[str, torch.Tensor], training: torch.Tensor,
-                    improved: torch.Tensor) -> None:
+                    improved: torch.Tensor, monitors=None) -> None:
         if self.columns is None:
             self.columns = [c for c in METRIC_COLUMNS if c == "epoch" or c in values]
             self.rows = torch.full((len(self.epochs), len(self.columns), self.size), math.nan,
@@ -88,6 +88,11 @@ class GroupMetrics:
             log_lines(job.log, [f"epoch {int(row[0])}: "
                                 f"{record.format_metrics(dict(zip(self.columns, row, strict=True)))}"
                                 for row in logged])
+
+    def row(self, index: int, epoch: int) -> dict:
+        """Job `index`'s row of `epoch`, as the loop gave it (for its checkpoint)."""
+        values = self.rows[epoch - self.epochs[0], :, index].tolist()
+        return {c: int(v) if c == "epoch" else v for c, v in zip(self.columns, values, strict=True)}
 
     def closing(self, index: int) -> dict | None:
         """(epochs recorded, the last row, {epoch: row}) of job `index` as its metrics.csv holds

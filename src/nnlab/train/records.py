@@ -14,11 +14,10 @@ def log_every(cfg) -> int:
 
 
 class EpochRecords:
-    """One job's records after each epoch: metrics row, tracker, checkpoints (the model's and
-    optimizer's states as `trainer.saved_state(index)` gives them, when it can), and a log line
-    now and then. In a group (`group_metrics` given) the metrics rows and log lines are the
-    group's to write, and a job needs its own call each epoch (`per_epoch`) only for a tracker or
-    checkpoints."""
+    """One job's records after each epoch: metrics row, tracker, checkpoints, and a log line now
+    and then. In a group (`group_metrics` given) the metrics rows, log lines and checkpoints are
+    the group's to write, and a job needs its own call each epoch (`per_epoch`) only for a
+    tracker."""
 
     def __init__(self, job, trainer, index: int, group_metrics=None):
         cfg = job.cfg
@@ -29,10 +28,8 @@ class EpochRecords:
             self.tracker.sharing = trainer.size  # a group's jobs take turns sending, as writing
         self.metrics = MetricsWriter(job.folder) if group_metrics is None else None
         self.checkpoints = None
-        if cfg.checkpoint:
-            # A group's jobs take turns writing: each waits longer (runs.CheckpointWriter)
-            self.checkpoints = CheckpointWriter(job.folder, sharing=trainer.size,
-                                                before_write=self._metrics_first)
+        if cfg.checkpoint and group_metrics is None:  # a group's: train/group_checkpoints.py
+            self.checkpoints = CheckpointWriter(job.folder, before_write=self._metrics_first)
         self.per_epoch = group_metrics is None or self.tracker is not None or self.checkpoints is not None
         self.config = job.resolved
         self.log_every = log_every(cfg)
@@ -47,9 +44,7 @@ class EpochRecords:
         if self.tracker is not None:
             self.tracker.log(row)
         if self.checkpoints is not None:
-            saved = getattr(self.trainer, "saved_state", None)
-            self.checkpoints.record(checkpoint_state(job.parts, row, self.config,
-                                                     saved(self.index) if saved else None), improved)
+            self.checkpoints.record(checkpoint_state(job.parts, row, self.config), improved)
 
     def _metrics_first(self) -> None:
         """Before a checkpoint is written: the metrics up to it (a resumed run cuts back to it)."""

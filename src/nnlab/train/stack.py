@@ -152,13 +152,17 @@ class StackedTrainer:
 
     # --- what the job's checkpoints hold -------------------------------------------------------
 
-    def saved_state(self, index: int) -> dict:
-        """Model `index`'s weights and optimizer state, shaped as a run of its own saves them."""
+    def saved_state(self, index: int, params: dict | None = None, states: dict | None = None) -> dict:
+        """Model `index`'s weights and optimizer state, shaped as a run of its own saves them:
+        from the live stack, or from stacked copies (`params`: name -> [M, ...]; `states`:
+        position -> the optimizer's state; group_checkpoints keeps each job's best so)."""
         model = {k: v.clone() for k, v in self.learners[index].model.state_dict().items()}
+        if params is not None:
+            model.update({k: params[k][index].clone() for k in model if k in params})
         optimizer = self.optimizers[index].state_dict()  # the job's rates and decay, no state
         optimizer["state"] = {}
         for position, param in enumerate(self.params.values()):
-            state = self.optimizer.state.get(param)
+            state = self.optimizer.state.get(param) if states is None else states.get(position)
             if state:
                 optimizer["state"][position] = {k: self._slice(v, param, index) for k, v in state.items()}
         return {"model": model, "optimizer": optimizer}

@@ -36,6 +36,7 @@ from nnlab.train.build import Parts, build
 from nnlab.train.context import RunContext
 from nnlab.train.continuation import RESUMABLE
 from nnlab.train.engine import Hooks, Member, SoloTrainer, train_models
+from nnlab.train.group_checkpoints import GroupCheckpoints
 from nnlab.train.group_metrics import GroupMetrics
 from nnlab.train.records import EpochRecords, log_every
 from nnlab.train.resume import (
@@ -285,6 +286,7 @@ def train(jobs: list[Job], trainer: Callable | None = None,
     started = time.perf_counter()
     records: list[EpochRecords] = []
     metrics: GroupMetrics | None = None
+    group: GroupRecords | None = None
     outcomes: list[Outcome] | None = None
     looping = False
     with contextlib.nullcontext(signals) if signals is not None else StopSignals() as signals:
@@ -294,6 +296,8 @@ def train(jobs: list[Job], trainer: Callable | None = None,
             trainer = trainer(jobs) if trainer is not None else solo_trainer(jobs[0])
             if len(jobs) > 1:
                 metrics = GroupMetrics(jobs, epochs, log_every(cfg))
+                group = GroupRecords(metrics, GroupCheckpoints(jobs, trainer, metrics)
+                                     if any(job.cfg.checkpoint for job in jobs) else None)
             records = [EpochRecords(job, trainer, index, metrics) for index, job in enumerate(jobs)]
             members = [Member(job.parts.monitor, job.parts.model,
                               rec.on_epoch_end if rec.per_epoch else None, list(job.parts.probes.values()))
@@ -301,7 +305,7 @@ def train(jobs: list[Job], trainer: Callable | None = None,
             hooks = Hooks(step_guard=signals.deferred, progress=show_progress(cfg.progress),
                           report_every_s=GROUP_REPORT_EVERY_S)
             looping = True
-            endings = train_models(trainer, members, epochs, hooks, records=metrics)
+            endings = train_models(trainer, members, epochs, hooks, records=group)
             outcomes = [Outcome(ending.status, failure=ending.failure) for ending in endings]
         except KeyboardInterrupt:
             outcomes = [Outcome("interrupted", exit_code=signals.exit_code, trained=looping) for _ in jobs]
@@ -313,22 +317,22 @@ def train(jobs: list[Job], trainer: Callable | None = None,
                 for rec in records:
                     rec.close()
                 if outcomes is not None:
-                    write_results(jobs, records, outcomes, time.perf_counter() - started, metrics)
+                    write_results(jobs, records, outcomes, time.perf_counter() - started, group)
     return outcomes
 
 
 def write_results(jobs: list[Job], records: list[EpochRecords], outcomes: list[Outcome],
-                  seconds: float, metrics: GroupMetrics | None = None) -> None:
+                  seconds: float, group: GroupRecords | None = None) -> None:
     """Each job's summary.json at the end: how it ended, its metrics, its time. `records` is
     empty when the jobs were stopped before their records were made."""
-    if metrics is not None:
-        metrics.flush()
+    if group is not None:
+        group.flush()
     for index, (job, outcome) in enumerate(zip(jobs, outcomes, strict=True)):
         if index < len(records):
             records[index].flush()
         # a group's time is the group's: each job records its share (a report summing the
         # jobs' times counts it once) and the group's whole time under `vectorized`
-        closing = metrics.closing(index) if metrics is not None else None
+        closing = group.metrics.closing(index) if group is not None else None
         job.summary.update(record.results(job.folder, job.parts.monitor, outcome.status,
                                           seconds / len(jobs), closing))
         if len(jobs) > 1:
@@ -336,6 +340,23 @@ def write_results(jobs: list[Job], records: list[EpochRecords], outcomes: list[O
         if outcome.failure is not None:
             job.summary["error"] = str(outcome.failure)
         job.folder.write_summary(job.summary)
+
+
+class GroupRecords(NamedTuple):
+    """What a group of jobs trained as one writes after each epoch, for all its jobs at once."""
+
+    metrics: GroupMetrics
+    checkpoints: GroupCheckpoints | None
+
+    def after_epoch(self, epoch: int, values: dict, training, improved, monitors) -> None:
+        self.metrics.after_epoch(epoch, values, training, improved)
+        if self.checkpoints is not None:
+            self.checkpoints.after_epoch(epoch, values, training, improved, monitors)
+
+    def flush(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.flush()  # metrics first, then the checkpoints
+        self.metrics.flush()
 
 
 def not_trained(jobs: list[Job], exit_code: int) -> list[Outcome]:
