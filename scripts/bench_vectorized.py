@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 
 import torch
@@ -61,6 +62,7 @@ def section(opts: Options) -> str:
     wall = sweep_seconds(opts, [*xor, *VECTORIZED], "xor", commands)
     rows.append(["1000 XOR initialisations, vectorized (whole sweep)", *XOR_TARGET.cells(wall), ""])
     rows.append(["share of XOR initialisations that solve it (test_acc 1)", xor_share(), *NO_TARGET, ""])
+    rows += against_scripts(opts, commands)
     root, where = opts.fashion()
     seeds = "seed=range(2)" if opts.quick else "seed=range(4)"
     fashion = [*FASHION, seeds, f"dataset.root={root}", "dataset.download=false",
@@ -89,6 +91,39 @@ def compare(opts: Options, label: str, overrides: list[str], target: Target, com
     med = interleaved(runs, opts.reps(1), f"vectorized: {label}")
     return [[label, *target.cells(med["vectorized"] / med["basic"]),
              f"{seconds(med['basic'])}, {seconds(med['vectorized'])}"]]
+
+
+# What a skilled user writes by hand with torch.func for the same training (scripts/torchfunc_*.py):
+# (label, nnlab's overrides, the script and its arguments, quick variants, target for nnlab / script)
+QUICK_SPIRAL_SCRIPT = ["torchfunc_spiral.py", "--seeds", "2", "--lrs", "0.1,0.01", "--epochs", "5"]
+SCRIPTS = [
+    ("1000 XOR initialisations, plots=false checkpoint=false", XOR, ["torchfunc_xor.py", "--models", "1000"],
+     QUICK_XOR, ["torchfunc_xor.py", "--models", "20", "--epochs", "50"], Target("<=", 2.0)),
+    ("64 spiral jobs, plots=false", [*SPIRAL, "plots=false"], ["torchfunc_spiral.py", "--seeds", "16"],
+     [*QUICK_SPIRAL, "plots=false"], QUICK_SPIRAL_SCRIPT, Target("<=", 1.2)),
+    ("800 spiral jobs, the README's sweep as typed (default outputs)",
+     ["seed=range(200)", "optimizer.lr=0.1,0.03,0.01,0.003", "progress=false", "cpu_threads=1"],
+     ["torchfunc_spiral.py", "--seeds", "200"], QUICK_SPIRAL, QUICK_SPIRAL_SCRIPT, Target("<=", 3.0)),
+]
+
+
+def against_scripts(opts: Options, commands: list) -> list[list]:
+    """nnlab's vectorized sweep against the hand-written script, whole processes, in turns."""
+    rows = []
+    here = Path(__file__).resolve().parent
+    for label, overrides, script, quick_overrides, quick_script, target in SCRIPTS:
+        overrides, script = (quick_overrides, quick_script) if opts.quick else (overrides, script)
+        out = opts.work / f"{script[0]}.csv"
+        cmd = [sys.executable, str(here / script[0]), *script[1:], "--out", str(out)]
+        shown = "python scripts/" + shlex.join(script[0:])
+        if shown not in commands:
+            commands.append(shown)
+        runs = {"nnlab": lambda o=overrides, lab=label: sweep_seconds(opts, [*o, *VECTORIZED], lab, commands),
+                "script": lambda c=cmd: run_command(c, cwd=opts.work)}
+        med = interleaved(runs, opts.reps(1), f"vectorized: {label}")
+        rows.append([f"{label}: nnlab / torch.func script", *target.cells(med["nnlab"] / med["script"]),
+                     f"script {seconds(med['script'])}, nnlab {seconds(med['nnlab'])}"])
+    return rows
 
 
 _COUNT = iter(range(10**6))

@@ -23,8 +23,10 @@ def make(node, **extra):
     values = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
     target = values.pop("_target_", None)
     partial = values.pop("_partial_", False)
-    plain = {k: v for k, v in extra.items() if k != "_convert_"}  # the values made here are plain
+    # as Hydra merges them into the node: a tuple becomes a list; other objects go to Hydra
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in extra.items() if k != "_convert_"}
     if (not isinstance(target, str) or not isinstance(partial, bool) or any(_special(k) for k in plain)
+            or not all(_flat(v) for v in plain.values())
             or extra.get("_convert_", "all") not in ("all", "partial")
             or not all(not _special(k) and _flat(v) for k, v in values.items())):
         return instantiate(node, **extra)

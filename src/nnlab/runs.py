@@ -297,11 +297,23 @@ def wrap(words: list[str], width: int) -> list[str]:
 
 def _swept_keys(multirun: Path) -> set[str] | None:
     """The keys a sweep varies (comma lists, ranges, the sweeper's own params), from its
-    multirun.yaml; None when there is no sweep there."""
+    multirun.yaml; None when there is no sweep there. Read once per version of the file: every
+    job of a sweep asks, for the titles of its figures."""
+    try:
+        stat = multirun.stat()
+    except OSError:
+        return None
+    keys = _swept_keys_of(str(multirun), stat.st_mtime_ns, stat.st_size)
+    return None if keys is None else set(keys)
+
+
+@functools.lru_cache(maxsize=16)
+def _swept_keys_of(multirun: str, mtime_ns: int, size: int) -> frozenset[str] | None:
     import yaml
 
     try:
-        hydra_cfg = (yaml.safe_load(multirun.read_text()) or {})["hydra"]
+        text = Path(multirun).read_text()
+        hydra_cfg = (yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {})["hydra"]
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return None
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -315,7 +327,7 @@ def _swept_keys(multirun: Path) -> set[str] | None:
             continue
         if override.is_sweep_override():
             keys.add(override.key_or_group)
-    return keys
+    return frozenset(keys)
 
 
 def _short_number(value: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
@@ -69,6 +70,9 @@ class VectorizedLauncher(Launcher):
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        # Hydra's config of this sweep (not of a job run earlier in this process): what code that
+        # asks Hydra where it was started from reads (mlflow_store's default store)
+        HydraConfig.instance().set_config(self.config)
         self.sweep_dir = Path(str(self.config.hydra.sweep.dir))
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         specs = self.composer.specs(self.config, job_overrides)
