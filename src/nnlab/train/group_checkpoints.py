@@ -5,10 +5,11 @@ A run of its own keeps its newest states in memory as copies and writes them eve
 (runs.CheckpointWriter). For a group that was a Python call and a clone of every job's weights
 and optimizer state per epoch. Here:
 
-- the best weights and optimizer state of every job are kept in stacked tensors, taken with
-  `torch.where` from the live stack at each epoch where some job improved; the small rest of a
-  job's best.pt (epoch, row, schedule, random states, monitor, probes) is taken only for the jobs
-  that improved;
+- each job's best weights, optimizer state and metrics row are kept in stacked tensors, taken
+  with `torch.where` from the live stack at each epoch where some job improved; only a job's
+  schedule (its own object) is copied then, for the jobs that improved. best.pt is built from
+  them when it is written, its random states and probe states those of the write (a run resumes
+  from last.pt, never from best.pt);
 - last.pt is built when it is written: every few seconds (sized so that writing stays near a
   tenth of the time), when a job stops early (its state is then its last epoch's), and at the end.
   A diverged job's last.pt stays at its last write: the epochs after it are cut from its
@@ -34,9 +35,12 @@ class GroupCheckpoints:
         self.on = torch.tensor([bool(job.cfg.checkpoint) for job in jobs])
         self.best_params: dict | None = None  # name -> [M, ...] weights at each job's best epoch
         self.best_state: dict | None = None  # position -> {key: [M, ...]}: the optimizer's, then
-        self.best_rest: dict[int, dict] = {}  # job -> the rest of its best.pt
-        self.best_shared: dict[int, dict] = {}  # job -> position -> {key: value} (a step count)
-        self.best_due: set[int] = set()  # jobs whose best.pt is newer than the file
+        self.best_row: dict | None = None  # metric -> [M]: each job's row at its best epoch
+        self.best_epoch: torch.Tensor | None = None
+        self.scheduled = any(job.parts.learner.scheduler is not None for job in jobs)
+        self.best_schedule: dict[int, dict] = {}  # job -> its schedule's state at its best epoch
+        self.best_due = torch.zeros(len(jobs), dtype=torch.bool)  # best.pt newer than the file
+        self.shared: set[tuple] = set()  # (position, key): optimizer state all models share
         self.active = torch.ones(len(jobs), dtype=torch.bool)  # training at the last epoch
         self.newest = torch.zeros(len(jobs), dtype=torch.long)  # each job's newest epoch
         self.written = torch.zeros(len(jobs), dtype=torch.long)  # ... in its last.pt
@@ -56,58 +60,50 @@ class GroupCheckpoints:
         self.newest = torch.where(active, epoch, self.newest)
         better = improved & self.on
         if bool(better.any()):
-            indices = better.nonzero().flatten().tolist()
-            self._keep_best(better, indices)
-            monitors.sync(indices)
-            columns = {key: column.tolist() for key, column in values.items()}
-            for i in indices:
-                row = {"epoch": epoch, **{key: column[i] for key, column in columns.items()}}
-                self.best_rest[i] = self._rest(i, row)
-                self.best_due.add(i)
+            self._keep_best(epoch, values, better)
         stopping = (monitors.should_stop() & active).nonzero().flatten().tolist()
         if stopping:  # its state is this epoch's: the stack moves its optimizer state on
             self.flush(stopping)
         if time.monotonic() - self.last_write >= self.interval_s:
             self.flush()
 
-    def _keep_best(self, better: torch.Tensor, indices: list[int]) -> None:
-        """torch.where: the stack's weights and optimizer state of the jobs in `better`; what
-        every model shares (a step count) is kept per job, for `indices`."""
+    def _keep_best(self, epoch: int, values: dict, better: torch.Tensor) -> None:
+        """torch.where: the weights, optimizer state and metrics row of the jobs in `better`, as
+        [M, ...] tensors; a schedule's state (a job's own object) for those jobs that have one."""
         trainer = self.trainer
         with torch.no_grad():
             if self.best_params is None:
                 self.best_params = {k: p.detach().clone() for k, p in trainer.params.items()}
                 self.best_state = {}
-            else:
-                for name, p in trainer.params.items():
-                    kept = self.best_params[name]
-                    self.best_params[name] = torch.where(_per_slice(better, p), p.detach(), kept)
+                self.best_row = {key: column.clone() for key, column in values.items()}
+                self.best_epoch = torch.zeros(len(self.jobs), dtype=torch.long)
+            for name, p in trainer.params.items():
+                kept = self.best_params[name]
+                self.best_params[name] = torch.where(_per_slice(better, p), p.detach(), kept)
             for position, param in enumerate(trainer.params.values()):
-                state = trainer.optimizer.state.get(param) or {}
                 kept = self.best_state.setdefault(position, {})
-                for key, value in state.items():
-                    if torch.is_tensor(value) and value.shape == param.shape and key in kept:
-                        kept[key] = torch.where(_per_slice(better, value), value, kept[key])
-                    elif torch.is_tensor(value) and value.shape == param.shape:
-                        kept[key] = value.clone()
-                    else:  # shared by every model (a step count): each job's as of its best
-                        for i in indices:
-                            shared = self.best_shared.setdefault(i, {}).setdefault(position, {})
-                            shared[key] = value.clone() if torch.is_tensor(value) else value
-
-    def _rest(self, index: int, row: dict) -> dict:
-        """Job `index`'s best.pt without its weights and optimizer state, as of now."""
-        job = self.jobs[index]
-        state = checkpoint_state(job.parts, row, job.resolved, {"model": None, "optimizer": None})
-        state["optimizer"] = self.trainer.optimizers[index].state_dict()  # its rates, no state
-        return snapshot(state)
+                for key, value in (trainer.optimizer.state.get(param) or {}).items():
+                    if not torch.is_tensor(value):
+                        kept[key] = value
+                        continue
+                    if value.shape != param.shape:  # shared by every model (a step count): per job
+                        value = value.expand(len(self.jobs), *value.shape)
+                        self.shared.add((position, key))
+                    kept[key] = torch.where(_per_slice(better, value), value,
+                                            kept[key] if key in kept else value)
+            for key, column in values.items():
+                self.best_row[key] = torch.where(better, column, self.best_row[key])
+            self.best_epoch = torch.where(better, epoch, self.best_epoch)
+        for i in better.nonzero().flatten().tolist() if self.scheduled else ():
+            self.best_schedule[i] = snapshot(self.jobs[i].parts.learner.scheduler.state_dict())
+        self.best_due |= better
 
     def flush(self, only: list[int] | None = None) -> None:
         """Write last.pt (and best.pt where it changed) of every job, or of `only`: metrics
         first, so they never lag behind a checkpoint."""
         due = ((self.newest > self.written) & self.on).tolist()
         indices = [i for i in (range(len(self.jobs)) if only is None else only) if due[i]]
-        best = sorted(i for i in self.best_due if only is None or i in only)
+        best = [i for i in (range(len(self.jobs)) if only is None else only) if self.best_due[i]]
         if not indices and not best:
             return
         started = time.monotonic()
@@ -122,19 +118,26 @@ class GroupCheckpoints:
             self.written[i] = self.newest[i]
         for i in best:
             self.jobs[i].folder.save_checkpoint("best.pt", self._best(i))
-            self.best_due.discard(i)
+            self.best_due[i] = False
         if only is None:
             self.last_write = time.monotonic()
             self.interval_s = turn_interval(self.last_write - started, 1, self.min_interval_s)
 
     def _best(self, index: int) -> dict:
-        states = {position: {**state, **self.best_shared.get(index, {}).get(position, {})}
+        """Job `index`'s best.pt: its state at its best epoch, as a run of its own keeps it (the
+        random states are those of the write: a run resumes from last.pt, never from best.pt)."""
+        job = self.jobs[index]
+        states = {position: {key: value[index] if (position, key) in self.shared else value
+                             for key, value in state.items()}
                   for position, state in self.best_state.items()}
         saved = self.trainer.saved_state(index, self.best_params, states)
-        rest = self.best_rest[index]
-        optimizer = dict(rest["optimizer"])
-        optimizer["state"] = saved["optimizer"]["state"]
-        return {**rest, "model": saved["model"], "optimizer": optimizer}
+        row = {key: column[index].item() for key, column in self.best_row.items()}
+        epoch = int(self.best_epoch[index])
+        state = checkpoint_state(job.parts, {"epoch": epoch, **row}, job.resolved, saved)
+        state["optimizer"]["param_groups"][0]["lr"] = row["lr"]
+        state["scheduler"] = self.best_schedule.get(index, state["scheduler"])
+        state["monitor"] = {"best": row[job.parts.monitor.metric], "best_epoch": epoch, "bad_epochs": 0}
+        return state
 
 
 def _per_slice(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
