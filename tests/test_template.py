@@ -8,7 +8,6 @@ from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 
-from hydra_plugins.nnlab_launcher.sweeper import _validate_spec
 from hydra_plugins.nnlab_launcher.template import SweepComposer
 from nnlab.errors import UserError
 
@@ -38,7 +37,7 @@ def test_an_interpolation_that_reads_a_swept_key_follows_it(composer):
 
 def test_a_derived_job_is_checked_in_the_keys_it_changes(composer):
     first = composer(["seed=0", "optimizer.lr=0.1", "model.hidden=[8]"])
-    _validate_spec(0, ["optimizer.lr=0.1"], first)  # the template, whole
+    first.check(0, ["optimizer.lr=0.1"])  # the template, whole
     assert first.template.validated
     for overrides, message in ((["seed=0", "optimizer.lr=-1", "model.hidden=[8]"], "optimizer.lr"),
                                (["seed=0", "optimizer.lr=0.1", "model.hidden=[0]"], "model.hidden"),
@@ -46,5 +45,7 @@ def test_a_derived_job_is_checked_in_the_keys_it_changes(composer):
         bad = composer(overrides)
         assert bad.template is first.template  # derived, not composed again
         with pytest.raises(UserError, match=rf"^job 4 \(.*\): {message}.*; no job was run$"):
-            _validate_spec(4, overrides[:2], bad)
-    _validate_spec(5, [], composer(["seed=2", "optimizer.lr=0.3", "model.hidden=[4,4]"]))
+            bad.check(4, overrides[:2])
+    good = composer(["seed=2", "optimizer.lr=0.3", "model.hidden=[4,4]"])
+    good.check(5, [])
+    assert good.checked

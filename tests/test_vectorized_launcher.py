@@ -424,3 +424,14 @@ def test_a_bad_job_figures_up_to_is_one_line(tmp_path, value):
                  f"hydra.launcher.job_figures_up_to={value}", code=2)
     assert proc.stderr.strip().startswith("nnlab: error: hydra.launcher.job_figures_up_to:"), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+
+
+def test_a_job_another_sweeper_launches_is_checked_before_it_is_prepared(tmp_path):
+    """Hydra's own basic sweeper checks nothing: the launcher checks each job as the CLI would,
+    and a bad one fails alone, recorded."""
+    sweep(tmp_path, "vec", "vectorized", *TOY, "hydra/sweeper=basic", "optimizer.lr=0.1,abc", code=1)
+    statuses = {key: summary(job) for key, job in jobs(tmp_path / "vec").items()}
+    bad = [s for key, s in statuses.items() if "optimizer.lr=abc" in key]
+    assert [s["status"] for s in bad] == ["failed"]
+    assert "optimizer.lr: expected a number > 0, got 'abc'" in bad[0]["error"]
+    assert [s["status"] for key, s in statuses.items() if "optimizer.lr=0.1" in key] == ["completed"]

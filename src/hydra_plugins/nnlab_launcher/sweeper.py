@@ -64,7 +64,7 @@ class NnlabSweeper(BasicSweeper):
                 earlier.check(number, config)
             else:
                 spec = composer.spec(self.config, list(overrides))
-                _validate_spec(number, named, spec)
+                spec.check(number, named)
                 if earlier.used:
                     earlier.check(number, spec.config(number))
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -144,29 +144,6 @@ def _validate(number: int, overrides: Sequence[str], config) -> None:
     try:
         schema.validate(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]),
                         str(config.hydra.job.name), config.hydra.runtime.choices)
-    except UserError as ex:
-        raise UserError(f"job {number} ({' '.join(overrides)}): {ex}; no job was run",
-                        ex.exit_code) from None
-
-
-def _validate_spec(number: int, overrides: Sequence[str], spec) -> None:
-    """`_validate` for a job of the vectorized launcher (template.py): its template whole, once,
-    and each job in the keys its values set (and those that read them)."""
-    from nnlab import schema
-    from nnlab.errors import UserError
-
-    template = spec.template
-    command, choices = str(template.config.hydra.job.name), template.config.hydra.runtime.choices
-    try:
-        with template.applied(spec.values) as config:
-            if config.get("resume"):  # checked against the run's own config (train/resume.py)
-                return
-            if not template.validated:
-                schema.validate(config, command, choices)
-                template.validated = True
-            else:
-                schema.validate_keys(config, {k.split(".")[0] for k in template.reads(set(spec.values))},
-                                     command, choices)
     except UserError as ex:
         raise UserError(f"job {number} ({' '.join(overrides)}): {ex}; no job was run",
                         ex.exit_code) from None

@@ -151,7 +151,31 @@ class JobSpec:
     template: Template
     values: dict  # dotted key -> value, of each override that is a plain key's value
     composed: bool = False  # Hydra composed it (it is its template's own job)
+    checked: bool = False  # `check` passed (nnlab's sweeper checks every job before the first runs)
     _dirname: str | None = None
+
+    def check(self, number: int, named: Sequence[str]) -> None:
+        """Every key of the job against its declaration (nnlab.schema), before any job runs: its
+        template whole, once, and this job in the keys its values set and those that read them.
+        A UserError names the job (`named`: its overrides that tell it from the others)."""
+        from nnlab import schema
+        from nnlab.errors import UserError
+
+        template = self.template
+        command, choices = str(template.config.hydra.job.name), template.config.hydra.runtime.choices
+        try:
+            with template.applied(self.values) as config:
+                if config.get("resume"):  # checked against the run's own config (train/resume.py)
+                    pass
+                elif not template.validated:
+                    schema.validate(config, command, choices)
+                    template.validated = True
+                else:
+                    schema.validate_keys(config, {k.split(".")[0] for k in template.reads(set(self.values))},
+                                         command, choices)
+        except UserError as ex:
+            raise UserError(f"job {number} ({' '.join(named)}): {ex}; no job was run", ex.exit_code) from None
+        self.checked = True
 
     def config(self, number: int | None = None) -> DictConfig:
         """The job's whole config, Hydra's node included, as Hydra composes it."""

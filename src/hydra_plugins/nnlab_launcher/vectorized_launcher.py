@@ -199,6 +199,8 @@ class VectorizedLauncher(Launcher):
                                  own_log(output_dir / f"{name}.log", number))
             self.hydra_context.callbacks.on_job_start(config=cfg, task_function=self.task_function)
             try:
+                if not spec.checked:  # another sweeper (Optuna) launched it: checked here, as the CLI does
+                    spec.check(number, spec.overrides)
                 prepared = task.prepare(cfg, context)
                 if isinstance(prepared, task.Job) and cfg.checkpoint:
                     _ = prepared.resolved  # while the job's values are applied: its checkpoints hold it

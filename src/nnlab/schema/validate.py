@@ -53,7 +53,8 @@ def validate_keys(cfg, tops, command: str, choices: Mapping | None = None) -> No
     microseconds a key, where a whole config takes a millisecond."""
     walk = _Walk(command, dict(choices or {}))
     section = COMMANDS[command]
-    for top in tops:
+    tops = set(tops)
+    for top in [k for k in cfg if k in tops] + sorted(tops - set(cfg)):  # as `validate` meets them
         if top not in section.keys:
             raise UserError(unknown_key_line(top, command))
         node = cfg._get_node(top) if top in cfg else None
