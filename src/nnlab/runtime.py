@@ -46,7 +46,10 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     """Seed Python and torch. With `deterministic`, also ask torch for deterministic kernels
     (on CUDA this needs CUBLAS_WORKSPACE_CONFIG, set here before CUDA starts, and is slower)."""
     random.seed(seed)
-    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.manual_seed(seed)
+    else:  # the same for the CPU; torch.manual_seed would also queue a CUDA seed, with a stack
+        torch.random.default_generator.manual_seed(seed)  # trace each time (a group seeds 1000s)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)

@@ -1,15 +1,19 @@
 """`nnlab train`: compose -> instantiate at the edge -> fit -> write the run folder.
 
-Config nodes become plain PyTorch objects in build.py; `engine.fit` never sees a config. The run
-folder gets metrics.csv (a row per epoch), summary.json, checkpoints/{best,last}.pt and plots/.
+Config nodes become plain PyTorch objects in build.py; the loop (`engine.train_models`) never
+sees a config. The run folder gets metrics.csv (a row per epoch), summary.json,
+checkpoints/{best,last}.pt and plots/.
 A run starts fresh, continues an earlier one (`resume=RUN_DIR`), or, in a sweep continued with
 `skip_completed=true` (train/continuation.py), continues its folder's interrupted run from its
 last checkpoint.
 
 `run` is three steps: `prepare` (folder, objects, records at the start), `train` and `finish`
-(figures, how it ended). `train` takes a list of prepared jobs: a run of its own is a list of
-one; the vectorized launcher (train/group.py) prepares a sweep's compatible jobs one by one,
-trains them together as one stacked model, and finishes each.
+(figures, how it ended). `prepare` is given a RunContext (train/context.py: the folder, the job's
+number and overrides); `run` makes it from Hydra's config. `train` takes a list of prepared jobs:
+a run of its own is a list of one, its records written by records.EpochRecords; the vectorized
+launcher prepares a sweep's compatible jobs one by one, trains them together as one stacked model
+(train/group.py), their records kept as tensors (group_metrics.py, group_checkpoints.py), and
+finishes each.
 """
 
 from __future__ import annotations
