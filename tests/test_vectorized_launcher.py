@@ -257,7 +257,8 @@ def test_derived_configs_are_the_ones_hydra_composes():
                 ["seed=4", "optimizer.lr=0.1", "model=deep"],  # another group choice: Hydra composes
                 ["seed=0", "early_stopping={patience:3}"],
                 ["seed=1", "early_stopping={patience:5}"],  # a dict: merged into the node by Hydra
-                ["seed=1", "early_stopping={min_delta:0.1}"]]  # (not the template's patience: 3)
+                ["seed=1", "early_stopping={min_delta:0.1}"],  # (not the template's patience: 3)
+                ["seed=1", "dataset.name='1e-3'"], ["seed=2", "dataset.name=spiral: a b"]]
         specs = [composer.spec(master, overrides) for overrides in jobs]
         for number, (overrides, spec) in enumerate(zip(jobs, specs, strict=True)):
             hydra_made = loader.load_sweep_config(master, overrides)
@@ -269,13 +270,15 @@ def test_derived_configs_are_the_ones_hydra_composes():
                 hydra_made_job = OmegaConf.to_container(hydra_made)
                 hydra_made_job.pop("hydra")
                 assert OmegaConf.to_container(applied) == hydra_made_job, overrides
+                # its .hydra/config.yaml: the template's, dumped once, with the job's values put in
+                assert yaml.safe_load(spec.template.config_yaml(spec.values)) == hydra_made_job, overrides
             # its .hydra/hydra.yaml: the template's, dumped once, with the job's fields put in
             out = Path("/tmp/some dir: with 'quotes'") / str(number)
             hydra_made.hydra.runtime.output_dir = str(out)
             written = yaml.safe_load(spec.template.hydra_yaml(number, spec.overrides, spec.override_dirname(),
                                                               out))
             assert written == {"hydra": OmegaConf.to_container(hydra_made.hydra, enum_to_str=True)}, overrides
-        assert composed == [jobs[0], jobs[2], jobs[3], jobs[4], jobs[5], jobs[6]]
+        assert composed == [jobs[0], jobs[2], jobs[3], jobs[4], jobs[5], jobs[6], jobs[7]]
     GlobalHydra.instance().clear()
 
 

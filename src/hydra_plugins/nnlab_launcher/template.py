@@ -55,9 +55,15 @@ def _dump(data) -> str:
     return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-def _scalar(text: str) -> str:
-    """`text` as one YAML scalar, quoted where YAML needs it (as the whole dump would write it)."""
-    return _dump(text).removesuffix("\n...\n").rstrip("\n")
+def _scalar(value) -> str:
+    """`value` as one YAML scalar, quoted where YAML needs it (as the whole dump would write it)."""
+    return _dump(value).removesuffix("\n...\n").rstrip("\n")
+
+
+def _one_line_scalar(value) -> bool:
+    if isinstance(value, str):
+        return "\n" not in value
+    return isinstance(value, int | float | bool | type(None))
 
 
 class Template:
@@ -76,6 +82,8 @@ class Template:
         self._plain: dict[str, bool] = {}  # key -> whether an override of it sets a value (`plain`)
         self._hydra_yaml: str | None = None  # hydra.yaml with markers for each job's fields
         self.own_values: dict = {}  # the values of the job Hydra composed it for
+        self.current: dict = {}  # the values `applied` last set on `job`
+        self._config_yaml: tuple | None = None  # (keys, config.yaml with markers, markers)
         self.validated = False
         self.compatibility = None  # train.group.compatibility of it, once asked
 
@@ -137,10 +145,41 @@ class Template:
     def applied(self, values: dict):
         """The template's job config with `values` set (as Hydra applies overrides); the next
         job's values replace them."""
-        with read_write(self.job), open_dict(self.job):
-            for key, value in values.items():
-                OmegaConf.update(self.job, key, value, merge=True)
+        changed = {k: v for k, v in values.items() if not _same(self.current.get(k, _MISSING), v)}
+        if changed:  # only what differs from the job applied last (a thousand seeds: one key)
+            with read_write(self.job), open_dict(self.job):
+                for key, value in changed.items():
+                    OmegaConf.update(self.job, key, value, merge=True)
+            self.current.update(changed)
         yield self.job
+
+    def config_yaml(self, values: dict) -> str:
+        """.hydra/config.yaml of the job whose `values` are applied: the template's job config,
+        dumped once with markers where the values stand, the job's values put in (or dumped
+        whole, when a value is not one scalar on one line)."""
+        keys = tuple(sorted(values))
+        if not all(_one_line_scalar(values[k]) for k in keys):
+            return _dump(OmegaConf.to_container(self.job, resolve=False, enum_to_str=True))
+        if self._config_yaml is None or self._config_yaml[0] != keys:
+            container = OmegaConf.to_container(self.job, resolve=False, enum_to_str=True)
+            markers = {}
+            for i, key in enumerate(keys):
+                *parents, last = key.split(".")
+                node = container
+                for part in parents:
+                    node = node.get(part) if isinstance(node, dict) else None
+                if not isinstance(node, dict) or last not in node:
+                    return _dump(OmegaConf.to_container(self.job, resolve=False, enum_to_str=True))
+                node[last] = markers[key] = f"nnlabvalue{i}x7d1c"
+            self._config_yaml = (keys, _dump(container), markers)
+        _, text, markers = self._config_yaml
+        for key, marker in markers.items():
+            text = text.replace(marker, _scalar(values[key]), 1)
+        return text
+
+    def changes(self, values: dict) -> set[str]:
+        """The keys whose values differ from those the template was composed (and checked) with."""
+        return {k for k, v in values.items() if not _same(self.own_values.get(k, _MISSING), v)}
 
 
 @dataclass
@@ -171,8 +210,8 @@ class JobSpec:
                     schema.validate(config, command, choices)
                     template.validated = True
                 else:
-                    schema.validate_keys(config, {k.split(".")[0] for k in template.reads(set(self.values))},
-                                         command, choices)
+                    tops = {k.split(".")[0] for k in template.reads(template.changes(self.values))}
+                    schema.validate_keys(config, tops, command, choices)
         except UserError as ex:
             raise UserError(f"job {number} ({' '.join(named)}): {ex}; no job was run", ex.exit_code) from None
         self.checked = True
@@ -215,8 +254,7 @@ class JobSpec:
         """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra's run_job writes them (the
         job's config must be applied: `Template.applied`)."""
         folder.mkdir(parents=True, exist_ok=True)
-        job = OmegaConf.to_container(self.template.job, resolve=False, enum_to_str=True)
-        (folder / "config.yaml").write_text(_dump(job))
+        (folder / "config.yaml").write_text(self.template.config_yaml(self.values))
         (folder / "hydra.yaml").write_text(self.template.hydra_yaml(number, self.overrides,
                                                                     self.override_dirname(), output_dir))
         (folder / "overrides.yaml").write_text(_dump(list(self.overrides)))
@@ -268,6 +306,11 @@ def _interpolations(config: DictConfig, prefix: str = "") -> dict[str, str]:
         if OmegaConf.is_config(node):
             out.update(_interpolations(node, full))
     return out
+
+
+def _same(a, b) -> bool:
+    """Equal values of one type (1 == True == 1.0 in Python; not as a config value)."""
+    return type(a) is type(b) and a == b
 
 
 def _names(expression: str, key: str) -> bool:

@@ -99,7 +99,7 @@ class VectorizedLauncher(Launcher):
         template = spec.template
         if template.compatibility is None:
             template.compatibility = group.compatibility(template.config)
-        changed = {k for k, v in spec.values.items() if template.own_values.get(k, _ABSENT) != v}
+        changed = template.changes(spec.values)
         if all(group.carried_per_model_or_job(k) for k in template.reads(changed)):
             return template.compatibility
         return group.compatibility(spec.config(number))
@@ -258,5 +258,3 @@ class VectorizedLauncher(Launcher):
         if exit_code is not None:
             raise SystemExit(exit_code)
 
-
-_ABSENT = object()
