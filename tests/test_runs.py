@@ -372,3 +372,17 @@ def test_settings_wrap_between_words():
 
     assert wrap(["aaaa", "bb", "cccccc", "d"], 7) == ["aaaa bb", "cccccc", "d"]
     assert wrap(["a" * 9, "b"], 7) == ["a" * 9, "b"]
+
+
+def test_an_atomic_write_leaves_the_file_with_the_usual_permissions_and_no_temporary(tmp_path):
+    from nnlab.runs import write_json
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "summary.json", {"status": "running"})
+        write_json(tmp_path / "summary.json", {"status": "completed"})
+    finally:
+        os.umask(mask)
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "completed"}
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]

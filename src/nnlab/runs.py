@@ -23,7 +23,7 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -47,18 +47,15 @@ METRIC_COLUMNS = [
 ]
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename tmp_path over `path`."""
+    """Call write(tmp_path), then rename tmp_path over `path`. The temporary file is named after
+    the file, the process and the thread (one writer each; a group of a thousand jobs writes two
+    thousand summaries, where mkstemp and chmod took twice the write), made by `write` itself
+    with the usual permissions."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
