@@ -51,8 +51,7 @@ def collect_jobs(paths: list[Path]) -> list[Job]:
         if not path.is_dir():
             raise UserError(f"{path} is not a folder; give a sweep folder or run folders")
     for path in paths:
-        found = {p.parent.parent.resolve(): None for p in path.rglob("config.yaml")
-                 if p.parent.name == ".hydra"}
+        found = {folder.resolve(): None for folder in run_folders(path)}
         for sweep in {m.parent for m in path.rglob("multirun.yaml")}:
             for job, overrides in planned_jobs(sweep).items():
                 found.setdefault(job.resolve(), overrides)
@@ -63,6 +62,16 @@ def collect_jobs(paths: list[Path]) -> list[Job]:
     root = Path(os.path.commonpath(paths_sorted)) if len(paths_sorted) > 1 else paths_sorted[0].parent
     metrics = _read_metrics([p for p in paths_sorted if folders[p] is None])
     return [_read_job(p, str(p.relative_to(root)), folders[p], metrics.get(p)) for p in paths_sorted]
+
+
+def run_folders(path: Path):
+    """Every folder under `path` (itself included) that holds .hydra/config.yaml, in no order;
+    symlinked folders are not followed (as Path.rglob, at a fraction of its cost per entry)."""
+    for folder, subfolders, _ in os.walk(path):
+        if ".hydra" in subfolders:
+            subfolders.remove(".hydra")  # Hydra's record of the run: no run folder below it
+            if os.path.isfile(os.path.join(folder, ".hydra", "config.yaml")):
+                yield Path(folder)
 
 
 def recorded_metrics(jobs: list[Job]) -> set[str]:
@@ -165,10 +174,16 @@ def _parse_overrides(overrides) -> dict[str, str]:
                 (overrides if isinstance(overrides, list) else []))
 
 
+_PLAIN_INT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(-?(?:0|[1-9][0-9]*))")
+
+
 @functools.lru_cache(maxsize=65536)
 def _parse_override(text: str) -> tuple[str, str]:
     """One override, parsed once: the jobs of a sweep share most of theirs (Hydra's parser takes
-    ~0.1 ms an override)."""
+    ~0.1 ms an override). `key=123` (a thousand seeds, each its own) needs no parser."""
+    plain = _PLAIN_INT.fullmatch(text)
+    if plain:
+        return plain.group(1), str(int(plain.group(2)))
     try:
         o = _parser().parse_override(text)
     except Exception:  # not Hydra syntax: keep the text as it is
