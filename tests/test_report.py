@@ -255,3 +255,12 @@ def test_curves_of_many_jobs_share_a_panel_per_split(tmp_path, pyplot_figures):
     median = [line for line in fig.axes[1].lines if line.get_label() == "median"]
     assert list(median[0].get_ydata()) == [1.1, 0.6, 0.3]
     assert (tmp_path / "curves.png").is_file()
+
+
+@pytest.mark.parametrize("text", ["seed=12", "seed=-3", "seed=0", "a.b_c=007", "x=1e-2", "x=10", "+x=3",
+                                  "optimizer.lr=0.01", "model.hidden=[8,8]", "x=1_000"])
+def test_an_override_reads_as_hydra_parses_it(text):
+    from nnlab.report.jobs import _parse_override, _parser, _text
+
+    parsed = _parser().parse_override(text)
+    assert _parse_override(text) == (parsed.key_or_group, _text(parsed.value()))
