@@ -5,6 +5,7 @@ Fashion-MNIST files.
 
 from __future__ import annotations
 
+import os
 import shlex
 import statistics
 import subprocess
@@ -81,7 +82,10 @@ def nnlab_command() -> list[str]:
 
 def run_command(cmd: list[str], cwd: Path, timeout: float = 1800) -> float:
     """Run a command to its end; its wall time in seconds. A failure raises with its stderr,
-    since a time measured on a failed command means nothing."""
+    since a time measured on a failed command means nothing. The page cache is written back
+    first (untimed): a command that writes a thousand run folders must not slow the next one
+    down with its writeback."""
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
