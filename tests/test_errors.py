@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -19,8 +20,19 @@ def test_output_folder_that_cannot_be_written_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     proc = nnlab("train", "hydra.run.dir=a_file/run", "epochs=1", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "cannot write" in one_error_line(proc)
+    assert one_error_line(proc).startswith("nnlab: error: cannot create the run folder a_file/run: ")
     assert (tmp_path / "a_file").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("mode", [["hydra.run.dir=/proc/nnlab_no_such_run"],
+                                  ["-m", "hydra.sweep.dir=/proc/nnlab_no_such_sweep", "seed=0,1"]],
+                         ids=["run", "sweep"])
+def test_a_run_folder_on_a_virtual_file_system_is_one_line(tmp_path, mode):
+    proc = nnlab("train", *mode, "epochs=1", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    line = one_error_line(proc)
+    assert line.startswith("nnlab: error: cannot create the run folder /proc/nnlab_no_such_"), line
+    assert "Traceback" not in proc.stderr
 
 
 # --- property test: random overrides --------------------------------------------------------------

@@ -157,10 +157,24 @@ def report(func):
     except UserError as ex:
         die(str(ex), ex.exit_code)
     except Exception as ex:
-        line = describe_hydra_error(ex) or _cannot_write_line(ex)
+        line = describe_hydra_error(ex) or _cannot_create_line(ex) or _cannot_write_line(ex)
         if line is None:
             return _hydra_run_and_report(functools.partial(_reraise, ex))
         die(line)
+
+
+def _cannot_create_line(ex: BaseException) -> str | None:
+    """A folder Hydra or nnlab makes for the run (hydra.run.dir, hydra.sweep.dir) that cannot be
+    made: under a read-only or virtual file system (/proc), or a file, whatever the user."""
+    if not isinstance(ex, OSError) or not ex.filename:
+        return None
+    tb = ex.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_code.co_name not in ("mkdir", "makedirs"):
+        return None
+    return (f"cannot create the run folder {ex.filename}: {ex.strerror}; choose another "
+            "hydra.run.dir (or hydra.sweep.dir)")
 
 
 def _cannot_write_line(ex: BaseException) -> str | None:
