@@ -31,7 +31,9 @@ class EpochRecords:
         if cfg.checkpoint and group_metrics is None:  # a group's: train/group_checkpoints.py
             self.checkpoints = CheckpointWriter(job.folder, before_write=self._metrics_first)
         self.per_epoch = group_metrics is None or self.tracker is not None or self.checkpoints is not None
-        self.config = job.resolved
+        # a job of a group may share its config object with the others (template.py): its
+        # resolved values were kept while its own were applied, and are read only for checkpoints
+        self.config = job.resolved if self.checkpoints is not None else None
         self.log_every = log_every(cfg)
         self.logged_epochs = (job.start_epoch, cfg.epochs)
 
