@@ -508,47 +508,18 @@ def turn_interval(spent_s: float, sharing: int, at_least: float = 0.0) -> float:
     return max(at_least, 9 * sharing * spent_s)
 
 
-class MetricsWriter:
-    """Appends a run's metrics rows to metrics.csv, each as soon as the last write is 9 x `sharing`
-    times its duration old: for a run of its own that is every epoch; for each of the thousand
-    jobs of a group trained as one, every few epochs, which keeps writing near a tenth of the
-    time. `flush()` writes what waits (before a checkpoint, so metrics never lag behind it)."""
-
-    def __init__(self, folder: RunFolder, sharing: int = 1):
-        self.folder, self.sharing = folder, sharing
-        self.pending: list[dict] = []
-        self.interval_s = 0.0
-        self.last_write = time.monotonic()
-
-    def record(self, row: dict) -> None:
-        self.pending.append(row)
-        if time.monotonic() - self.last_write >= self.interval_s:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        started = time.monotonic()
-        self.folder.append_metrics(*self.pending)
-        self.pending.clear()
-        self.last_write = time.monotonic()
-        self.interval_s = turn_interval(self.last_write - started, self.sharing) if self.sharing > 1 else 0.0
-
-
 class CheckpointWriter:
     """Writes checkpoints/best.pt and last.pt.
 
     Toy epochs take milliseconds, and two torch.save calls per epoch would then dominate the run;
-    so files are written at most every `min_interval_s` seconds, the newest states waiting in
-    memory (as copies), and `flush()` writes whatever is pending at the end of the run. `sharing`
-    writers that take turns (the jobs of a group trained as one) each wait long enough for the
-    writing to stay near a tenth of the time: 9 x sharing x the duration of their last write.
+    so files are written at most every `min_interval_s` seconds (or, when writing is slower, so
+    that it stays near a tenth of the time), the newest states waiting in memory (as copies), and
+    `flush()` writes whatever is pending at the end of the run. The run's metrics rows are written
+    every epoch, so they are never behind a checkpoint. (A group's: train/group_checkpoints.py.)
     """
 
-    def __init__(self, folder: RunFolder, min_interval_s: float = 2.0, sharing: int = 1,
-                 before_write=None):
-        self.folder, self.min_interval_s, self.sharing = folder, min_interval_s, sharing
-        self.before_write = before_write  # e.g. MetricsWriter.flush: metrics first, then weights
+    def __init__(self, folder: RunFolder, min_interval_s: float = 2.0):
+        self.folder, self.min_interval_s = folder, min_interval_s
         self.interval_s = min_interval_s
         self.pending: dict[str, dict] = {}
         self.last_write = time.monotonic()
@@ -563,14 +534,12 @@ class CheckpointWriter:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending and self.before_write is not None:
-            self.before_write()
         started = time.monotonic()
         for name, state in self.pending.items():
             self.folder.save_checkpoint(name, state)
         if self.pending:
             spent = time.monotonic() - started
-            self.interval_s = turn_interval(spent, self.sharing, self.min_interval_s)
+            self.interval_s = turn_interval(spent, 1, self.min_interval_s)
         self.pending.clear()
         self.last_write = time.monotonic()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,23 +115,23 @@ class Template:
         """.hydra/hydra.yaml of one job: the template's, dumped once, with the job's number,
         overrides, override_dirname and output_dir put in where markers stand."""
         if self._hydra_yaml is None:
-            hydra = dict(self.hydra)
-            hydra["job"] = {**hydra["job"], "num": _NUMBER, "id": _ID, "override_dirname": _DIRNAME}
-            hydra["overrides"] = {**hydra["overrides"], "task": [_TASK]}
-            hydra["runtime"] = {**hydra["runtime"], "output_dir": _OUTPUT}
-            self._hydra_yaml = _dump({"hydra": hydra})
+            self._hydra_yaml = _dump(self._hydra_of_job(_NUMBER, _ID, _DIRNAME, [_TASK], _OUTPUT))
         head, marker, tail = self._hydra_yaml.partition(f"- {_TASK}\n")
         indent = head[head.rfind("\n") + 1:]
-        task = "".join(indent + line + "\n" for line in _dump(overrides).splitlines()) if overrides else None
-        if not marker or task is None or indent.strip():
-            hydra = dict(self.hydra)  # (a shape the markers cannot stand for): dumped whole
-            hydra["job"] = {**hydra["job"], "num": number, "id": str(number), "override_dirname": dirname}
-            hydra["overrides"] = {**hydra["overrides"], "task": list(overrides)}
-            hydra["runtime"] = {**hydra["runtime"], "output_dir": str(output_dir)}
-            return _dump({"hydra": hydra})
+        if not marker or not overrides or indent.strip():  # a shape the markers cannot stand for
+            return _dump(self._hydra_of_job(number, str(number), dirname, list(overrides), str(output_dir)))
+        task = "".join(indent + line + "\n" for line in _dump(list(overrides)).splitlines())
         text = head[:len(head) - len(indent)] + task + tail
         return (text.replace(_NUMBER, str(number)).replace(_ID, _scalar(str(number)))
                 .replace(_DIRNAME, _scalar(dirname)).replace(_OUTPUT, _scalar(str(output_dir))))
+
+    def _hydra_of_job(self, num, job_id, dirname, task, output_dir) -> dict:
+        """The template's Hydra node with one job's fields (Hydra's id is a string)."""
+        hydra = dict(self.hydra)
+        hydra["job"] = {**hydra["job"], "num": num, "id": job_id, "override_dirname": dirname}
+        hydra["overrides"] = {**hydra["overrides"], "task": task}
+        hydra["runtime"] = {**hydra["runtime"], "output_dir": output_dir}
+        return {"hydra": hydra}
 
     def reads(self, keys: set[str]) -> set[str]:
         """The keys whose values follow `keys`: themselves, and the template's interpolations that
@@ -158,24 +159,29 @@ class Template:
         dumped once with markers where the values stand, the job's values put in (or dumped
         whole, when a value is not one scalar on one line)."""
         keys = tuple(sorted(values))
-        if not all(_one_line_scalar(values[k]) for k in keys):
-            return _dump(OmegaConf.to_container(self.job, resolve=False, enum_to_str=True))
         if self._config_yaml is None or self._config_yaml[0] != keys:
-            container = OmegaConf.to_container(self.job, resolve=False, enum_to_str=True)
-            markers = {}
-            for i, key in enumerate(keys):
-                *parents, last = key.split(".")
-                node = container
-                for part in parents:
-                    node = node.get(part) if isinstance(node, dict) else None
-                if not isinstance(node, dict) or last not in node:
-                    return _dump(OmegaConf.to_container(self.job, resolve=False, enum_to_str=True))
-                node[last] = markers[key] = f"nnlabvalue{i}x7d1c"
-            self._config_yaml = (keys, _dump(container), markers)
+            self._config_yaml = (keys, *self._config_with_markers(keys))
         _, text, markers = self._config_yaml
+        if text is None or not all(_one_line_scalar(values[k]) for k in keys):
+            return _dump(OmegaConf.to_container(self.job, resolve=False, enum_to_str=True))
         for key, marker in markers.items():
             text = text.replace(marker, _scalar(values[key]), 1)
         return text
+
+    def _config_with_markers(self, keys: tuple) -> tuple[str | None, dict]:
+        """The job config's YAML with a marker for each of `keys`' values; (None, {}) when a key
+        is not a plain mapping's entry there."""
+        container = OmegaConf.to_container(self.job, resolve=False, enum_to_str=True)
+        markers = {}
+        for i, key in enumerate(keys):
+            *parents, last = key.split(".")
+            node = container
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or last not in node:
+                return None, {}
+            node[last] = markers[key] = f"nnlabvalue{i}x7d1c"
+        return _dump(container), markers
 
     def changes(self, values: dict) -> set[str]:
         """The keys whose values differ from those the template was composed (and checked) with."""
@@ -315,8 +321,6 @@ def _same(a, b) -> bool:
 
 def _names(expression: str, key: str) -> bool:
     """Whether an interpolation `expression` reads `key` (or a node above or below it)."""
-    import re
-
     for used in re.findall(r"\$\{([^}:]+)\}", expression):
         used = used.strip().lstrip(".")
         if used == key or used.startswith(key + ".") or key.startswith(used + "."):

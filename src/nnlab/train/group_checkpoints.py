@@ -27,6 +27,7 @@ import torch
 
 from nnlab.runs import snapshot, turn_interval
 from nnlab.train.resume import checkpoint_state
+from nnlab.train.stack import per_slice
 
 
 class GroupCheckpoints:
@@ -79,7 +80,7 @@ class GroupCheckpoints:
                 self.best_epoch = torch.zeros(len(self.jobs), dtype=torch.long)
             for name, p in trainer.params.items():
                 kept = self.best_params[name]
-                self.best_params[name] = torch.where(_per_slice(better, p), p.detach(), kept)
+                self.best_params[name] = torch.where(per_slice(better, p), p.detach(), kept)
             for position, param in enumerate(trainer.params.values()):
                 kept = self.best_state.setdefault(position, {})
                 for key, value in (trainer.optimizer.state.get(param) or {}).items():
@@ -89,7 +90,7 @@ class GroupCheckpoints:
                     if value.shape != param.shape:  # shared by every model (a step count): per job
                         value = value.expand(len(self.jobs), *value.shape)
                         self.shared.add((position, key))
-                    kept[key] = torch.where(_per_slice(better, value), value,
+                    kept[key] = torch.where(per_slice(better, value), value,
                                             kept[key] if key in kept else value)
             for key, column in values.items():
                 self.best_row[key] = torch.where(better, column, self.best_row[key])
@@ -138,8 +139,3 @@ class GroupCheckpoints:
         state["scheduler"] = self.best_schedule.get(index, state["scheduler"])
         state["monitor"] = {"best": row[job.parts.monitor.metric], "best_epoch": epoch, "bad_epochs": 0}
         return state
-
-
-def _per_slice(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return values.to(like.device).view(-1, *([1] * (like.dim() - 1)))
-

@@ -3,7 +3,7 @@ group's metrics are train/group_metrics.py's), its tracker and its checkpoints."
 
 from __future__ import annotations
 
-from nnlab.runs import CheckpointWriter, MetricsWriter
+from nnlab.runs import CheckpointWriter
 from nnlab.train import record
 from nnlab.train.resume import checkpoint_state
 
@@ -14,23 +14,21 @@ def log_every(cfg) -> int:
 
 
 class EpochRecords:
-    """One job's records after each epoch: metrics row, tracker, checkpoints, and a log line now
-    and then. In a group (`group_metrics` given) the metrics rows, log lines and checkpoints are
-    the group's to write, and a job needs its own call each epoch (`per_epoch`) only for a
-    tracker."""
+    """One job's records after each epoch: metrics row (appended at once: a kill -9 loses no
+    epoch, and no checkpoint is ever ahead of them), tracker, checkpoints, and a log line now and
+    then. In a group (`in_group`) the metrics rows, log lines and checkpoints are the group's to
+    write (group_metrics.py, group_checkpoints.py), and a job needs its own call each epoch
+    (`per_epoch`) only for a tracker."""
 
-    def __init__(self, job, trainer, index: int, group_metrics=None):
+    def __init__(self, job, trainer, in_group: bool = False):
         cfg = job.cfg
-        self.job, self.trainer, self.index = job, trainer, index
-        self.group_metrics = group_metrics
+        self.job = job
         self.tracker = job.tracker
         if self.tracker is not None:
-            self.tracker.sharing = trainer.size  # a group's jobs take turns sending, as writing
-        self.metrics = MetricsWriter(job.folder) if group_metrics is None else None
-        self.checkpoints = None
-        if cfg.checkpoint and group_metrics is None:  # a group's: train/group_checkpoints.py
-            self.checkpoints = CheckpointWriter(job.folder, before_write=self._metrics_first)
-        self.per_epoch = group_metrics is None or self.tracker is not None or self.checkpoints is not None
+            self.tracker.sharing = trainer.size  # a group's jobs take turns sending
+        self.own_metrics = not in_group
+        self.checkpoints = CheckpointWriter(job.folder) if cfg.checkpoint and not in_group else None
+        self.per_epoch = not in_group or self.tracker is not None
         # a job of a group may share its config object with the others (template.py): its
         # resolved values were kept while its own were applied, and are read only for checkpoints
         self.config = job.resolved if self.checkpoints is not None else None
@@ -39,8 +37,8 @@ class EpochRecords:
 
     def on_epoch_end(self, row: dict, improved: bool) -> None:
         job = self.job
-        if self.metrics is not None:
-            self.metrics.record(row)
+        if self.own_metrics:
+            job.folder.append_metrics(row)
             if row["epoch"] % self.log_every == 0 or row["epoch"] in self.logged_epochs:
                 job.log.info("epoch %d: %s", row["epoch"], record.format_metrics(row))
         if self.tracker is not None:
@@ -48,18 +46,10 @@ class EpochRecords:
         if self.checkpoints is not None:
             self.checkpoints.record(checkpoint_state(job.parts, row, self.config), improved)
 
-    def _metrics_first(self) -> None:
-        """Before a checkpoint is written: the metrics up to it (a resumed run cuts back to it)."""
-        if self.metrics is not None:
-            self.metrics.flush()
-        else:
-            self.group_metrics.flush([self.index])
-
     def close(self) -> None:
         if self.tracker is not None:
             self.tracker.flush()  # it ends in `finish`, after the figures it sends
 
     def flush(self) -> None:
-        self._metrics_first()
         if self.checkpoints is not None:
             self.checkpoints.flush()

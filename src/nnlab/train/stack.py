@@ -204,14 +204,14 @@ class StackedTrainer:
         params = list(self.params.values())
         if not self.decoupled and bool(self.decay.any()):
             for p in params:
-                p.grad.add_(p * _per_slice(self.decay, p))
+                p.grad.add_(p * per_slice(self.decay, p))
         before = [p.detach().clone() for p in params]
         self.optimizer.step()
         for p, old in zip(params, before, strict=True):
-            new = old + _per_slice(lr, p) * (p - old)
+            new = old + per_slice(lr, p) * (p - old)
             if self.decoupled:
-                new -= _per_slice(lr * self.decay, p) * old
-            p.copy_(torch.where(_per_slice(self.alive, p), new, old))
+                new -= per_slice(lr * self.decay, p) * old
+            p.copy_(torch.where(per_slice(self.alive, p), new, old))
 
     def _diverged(self, epoch: int, step_losses: torch.Tensor) -> dict[int, Diverged]:
         """The models still training whose loss was NaN or infinite at some step of this epoch."""
@@ -227,9 +227,10 @@ class StackedTrainer:
         return out
 
 
-def _per_slice(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """[M] -> [M, 1, 1, ...], to broadcast over each model's slice of a stacked tensor."""
-    return values.view(-1, *([1] * (like.dim() - 1)))
+def per_slice(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """[M] -> [M, 1, 1, ...] on `like`'s device, to broadcast over each model's slice of a
+    stacked tensor."""
+    return values.to(like.device).view(-1, *([1] * (like.dim() - 1)))
 
 
 def _view_slice(model: torch.nn.Module, params: dict, buffers: dict, index: int) -> None:

@@ -302,7 +302,7 @@ def train(jobs: list[Job], trainer: Callable | None = None,
                 metrics = GroupMetrics(jobs, epochs, log_every(cfg))
                 group = GroupRecords(metrics, GroupCheckpoints(jobs, trainer, metrics)
                                      if any(job.cfg.checkpoint for job in jobs) else None)
-            records = [EpochRecords(job, trainer, index, metrics) for index, job in enumerate(jobs)]
+            records = [EpochRecords(job, trainer, in_group=metrics is not None) for job in jobs]
             members = [Member(job.parts.monitor, job.parts.model,
                               rec.on_epoch_end if rec.per_epoch else None, list(job.parts.probes.values()))
                        for job, rec in zip(jobs, records, strict=True)]
