@@ -39,7 +39,7 @@ class GroupMetrics:
         self.last_write = time.monotonic()
 
     def after_epoch(self, epoch: int, values: dict[str, torch.Tensor], training: torch.Tensor,
-                    improved: torch.Tensor, monitors=None) -> None:
+                    improved: torch.Tensor) -> None:
         if self.columns is None:
             self.columns = [c for c in METRIC_COLUMNS if c == "epoch" or c in values]
             self.rows = torch.full((len(self.epochs), len(self.columns), self.size), math.nan,
@@ -95,9 +95,10 @@ class GroupMetrics:
         return {c: int(v) if c == "epoch" else v for c, v in zip(self.columns, values, strict=True)}
 
     def closing(self, index: int) -> dict | None:
-        """(epochs recorded, the last row, {epoch: row}) of job `index` as its metrics.csv holds
-        them (numbers parsed back from their 6 digits), for its summary.json; None when an earlier
-        run's rows are needed too (a continued job whose best or last epoch came before)."""
+        """Job `index`'s epochs_completed, final and best rows as its metrics.csv holds them
+        (numbers parsed back from their 6 digits), for its summary.json (record.results); None
+        when an earlier run's rows are needed too (a continued job whose best or last epoch came
+        before this range)."""
         if self.columns is None:
             return None
         kept = self.recorded[:self.upto, index]
